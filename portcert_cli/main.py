@@ -1,0 +1,164 @@
+"""The ``portcert`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+import grpc
+import uvloop
+
+from portcert_runtime.auth import Role
+from portcert_runtime.bootstrap import database_url, development_issuer, open_database
+from portcert_runtime.logs import configure_logging
+from portcert_runtime.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.group()
+def cli() -> None:
+    """Container verification and certification for sea ports."""
+    # The embedded PostgreSQL keeps its lock files under the runtime directory;
+    # give it one inside the data directory when the session has none.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("var/run").resolve()))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+@cli.command()
+@click.option(
+    "--services",
+    default=",".join(("certifier", "verifier", "worker")),
+    show_default=True,
+    help="Comma-separated services to run.",
+)
+def up(services: str) -> None:
+    """Start the whole system on this machine; Ctrl-C stops it."""
+    from portcert_cli.supervisor import SERVICES, run_system
+
+    settings = _settings()
+    names = [name.strip() for name in services.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown:
+        raise click.BadParameter(f"unknown services {unknown}; choose from {SERVICES}")
+    configure_logging("supervisor", settings.log_level)
+    uvloop.run(run_system(settings, names, os.environ))
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(["verifier", "worker", "certifier"]))
+def serve(service: str) -> None:
+    """Run one service in the foreground (what Kubernetes pods run)."""
+    settings = _settings()
+    configure_logging(service, settings.log_level)
+    uvloop.run(_serve(service, settings))
+
+
+async def _serve(service: str, settings: Settings) -> None:
+    import signal
+
+    from certifier.app import run_certifier
+    from verifier.app import run_verifier, run_worker
+
+    runners = {"verifier": run_verifier, "worker": run_worker, "certifier": run_certifier}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await runners[service](settings, stop)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending schema migrations to PORTCERT_DATABASE_URL."""
+    from portcert_runtime.database import migrate as apply_migrations
+
+    settings = _settings()
+    applied = asyncio.run(apply_migrations(database_url(settings)))
+    click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}")
+
+
+@cli.command()
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([role.value.lower() for role in Role], case_sensitive=False),
+    help="Role to grant; repeat for several.",
+)
+@click.option("--subject", default="dev-user", show_default=True)
+@click.option("--lifetime", default=3600, show_default=True, help="Seconds.")
+def token(roles: tuple[str, ...], subject: str, lifetime: int) -> None:
+    """Mint a development bearer token (embedded default only)."""
+    issuer = development_issuer(_settings())
+    click.echo(issuer.mint(subject, [Role(r.upper()) for r in roles], lifetime))
+
+
+@cli.command()
+@click.argument("request_file", type=click.Path(path_type=Path))
+@click.option("--token", "bearer", envvar="PORTCERT_TOKEN", help="Bearer token.")
+@click.option("--follow/--no-follow", default=True, show_default=True)
+def submit(request_file: Path, bearer: str | None, follow: bool) -> None:
+    """Submit a verification request from a JSON file and follow its status."""
+    from portcert_cli.client import describe_rpc_error, load_request, submit_and_follow
+
+    settings = _settings()
+    request = load_request(request_file)
+    if not bearer:
+        bearer = development_issuer(settings).mint("dev-operator", [Role.OPERATOR])
+
+    async def run() -> None:
+        async for line in submit_and_follow(
+            f"{settings.host}:{settings.verifier_port}",
+            settings.certifier_target,
+            bearer,
+            request,
+            follow,
+        ):
+            click.echo(line)
+
+    try:
+        asyncio.run(run())
+    except grpc.aio.AioRpcError as err:
+        click.echo(describe_rpc_error(err), err=True)
+        sys.exit(1)
+
+
+@cli.group()
+def audit() -> None:
+    """Audit log maintenance."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain and report the first break."""
+    from portcert_runtime.audit import seal_pending, verify_chain
+
+    async def run() -> None:
+        database = await open_database(_settings())
+        try:
+            await seal_pending(database.writer)
+            report = await verify_chain(database.writer)
+        finally:
+            await database.close()
+        if not report.intact:
+            raise click.ClickException(
+                f"chain broken at entry {report.first_broken_sequence}"
+                f" after {report.entries_checked} intact entries"
+            )
+        click.echo(f"audit chain intact: {report.entries_checked} entries")
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    cli()

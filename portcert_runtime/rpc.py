@@ -1,0 +1,223 @@
+"""The boundary of every RPC: identity, permissions, error mapping, logging.
+
+One interceptor wraps each portcert method. It authenticates the caller,
+checks the method's roles, makes the caller available to the handler through
+``current_principal``, turns ``PortcertError`` into the matching gRPC status
+(with ``google.rpc.BadRequest`` details for invalid arguments), hides any other
+exception behind INTERNAL, and logs one line per call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from portcert_runtime import metrics
+from portcert_runtime.audit import Actor, AuditLog, EventType, Outcome
+from portcert_runtime.auth import Principal, Role, TokenVerifier
+from portcert_runtime.errors import (
+    GRPC_CODES,
+    InvalidArgument,
+    PermissionDenied,
+    PortcertError,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from portcert_runtime.logs import request_id_var, trace_id_var
+
+logger = logging.getLogger(__name__)
+
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
+)
+
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class MethodPolicy:
+    """Who may call a method: ``None`` means anyone, without a token."""
+
+    roles: frozenset[Role] | None
+
+
+def caller() -> Principal:
+    """The authenticated caller of the current RPC."""
+    principal = current_principal.get()
+    if principal is None:
+        raise Unauthenticated("this method requires a bearer token")
+    return principal
+
+
+def _status_for(error: PortcertError) -> status_pb2.Status:
+    code = GRPC_CODES[type(error)]
+    status = status_pb2.Status(code=code.value[0], message=str(error))
+    if isinstance(error, InvalidArgument):
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in error.violations
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad_request)
+        status.details.append(detail)
+    if isinstance(error, ResourceExhausted):
+        retry = error_details_pb2.RetryInfo(
+            retry_delay=duration_pb2.Duration(seconds=int(error.retry_after_seconds) or 1)
+        )
+        detail = any_pb2.Any()
+        detail.Pack(retry)
+        status.details.append(detail)
+    return status
+
+
+_INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Applies identity, permissions and error mapping to listed methods."""
+
+    def __init__(
+        self,
+        policies: Mapping[str, MethodPolicy],
+        tokens: TokenVerifier,
+        audit: AuditLog,
+        audit_pool: asyncpg.Pool,
+    ) -> None:
+        """Create for the methods in ``policies`` (full names, '/pkg.Svc/Method')."""
+        self._policies = policies
+        self._tokens = tokens
+        self._audit = audit
+        self._audit_pool = audit_pool
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        """Wrap the handler of a listed method; pass others through."""
+        handler = await continuation(details)
+        policy = self._policies.get(details.method)
+        if handler is None or policy is None:
+            return handler
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(details.method, policy, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(details.method, policy, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    async def _enter(
+        self, method: str, policy: MethodPolicy, context: grpc.aio.ServicerContext
+    ) -> None:
+        metadata = {key: value for key, value in context.invocation_metadata() or ()}
+        request_id_var.set(str(metadata.get("x-request-id") or uuid.uuid4()))
+        trace_id_var.set(str(metadata.get("x-b3-traceid") or metadata.get("traceparent", "")))
+        if policy.roles is None:
+            current_principal.set(None)
+            return
+        try:
+            principal = self._tokens.verify(metadata.get("authorization"))
+        except Unauthenticated as err:
+            await self._audit.record(
+                self._audit_pool,
+                EventType.AUTHENTICATION_FAILED,
+                Actor("anonymous", "UNSPECIFIED"),
+                Outcome.DENIED,
+                details={"method": method, "reason": str(err)},
+            )
+            raise
+        current_principal.set(principal)
+        try:
+            principal.require(policy.roles)
+        except PermissionDenied as err:
+            await self._audit.record(
+                self._audit_pool,
+                EventType.AUTHORIZATION_DENIED,
+                Actor.of(principal),
+                Outcome.DENIED,
+                details={"method": method, "reason": str(err)},
+            )
+            raise
+
+    def _wrap_unary(
+        self, method: str, policy: MethodPolicy, inner: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            failure: status_pb2.Status | None = None
+            try:
+                await self._enter(method, policy, context)
+                return await inner(request, context)
+            except PortcertError as err:
+                failure = _status_for(err)
+            except Exception:
+                logger.exception("unhandled error", extra={"method": method})
+                failure = _INTERNAL
+            finally:
+                _log_call(method, failure, started)
+            await context.abort_with_status(rpc_status.to_status(failure))
+
+        return behaviour
+
+    def _wrap_stream(
+        self, method: str, policy: MethodPolicy, inner: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def behaviour(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            failure: status_pb2.Status | None = None
+            try:
+                await self._enter(method, policy, context)
+                async for response in inner(request, context):
+                    yield response
+            except PortcertError as err:
+                failure = _status_for(err)
+            except Exception:
+                logger.exception("unhandled error", extra={"method": method})
+                failure = _INTERNAL
+            finally:
+                _log_call(method, failure, started)
+            if failure is not None:
+                await context.abort_with_status(rpc_status.to_status(failure))
+
+        return behaviour
+
+
+def _log_call(method: str, failure: status_pb2.Status | None, started: float) -> None:
+    code = grpc.StatusCode.OK if failure is None else _code_name(failure.code)
+    elapsed = time.perf_counter() - started
+    metrics.RPC_DURATION.labels(method=method, code=code.name).observe(elapsed)
+    logger.info(
+        "rpc",
+        extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+    )
+
+
+def _code_name(value: int) -> grpc.StatusCode:
+    for code in grpc.StatusCode:
+        if code.value[0] == value:
+            return code
+    return grpc.StatusCode.UNKNOWN

