@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from portcert.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
+from portcert.certification.v1 import certification_service_pb2
+from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
+
 from certifier.audit_service import METHOD_POLICIES as AUDIT_POLICIES
 from certifier.audit_service import AuditService
 from certifier.service import METHOD_POLICIES, CertificationService
 from certifier.signing import SigningKey
-from portcert.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
-from portcert.certification.v1 import certification_service_pb2
-from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
 from portcert_runtime.audit import Actor, AuditLog, EventType, run_sealer
 from portcert_runtime.blobs import LocalBlobStore
 from portcert_runtime.bootstrap import open_database, token_verifier
@@ -44,7 +45,9 @@ async def run_certifier(settings: Settings, stop: asyncio.Event) -> None:
         readiness_probes=[database_probe(database.writer)],
     )
     pb_grpc.add_CertificationServiceServicer_to_server(
-        CertificationService(database, blobs, signer, audit, settings.issuing_authority),
+        CertificationService(
+            database, blobs, signer, audit, settings.issuing_authority
+        ),
         host.server,
     )
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
@@ -58,14 +61,18 @@ async def run_certifier(settings: Settings, stop: asyncio.Event) -> None:
     port = host.add_port(f"{settings.host}:{settings.certifier_port}", None)
     sealer = asyncio.create_task(run_sealer(database.writer, stop))
     await host.start()
-    await audit.record(database.writer, EventType.SERVICE_STARTED, Actor.system(SERVICE_NAME))
+    await audit.record(
+        database.writer, EventType.SERVICE_STARTED, Actor.system(SERVICE_NAME)
+    )
     logger.info(
         "certifier listening",
         extra={"address": f"{settings.host}:{port}", "signing_key_id": signer.key_id},
     )
     await stop.wait()
     await host.drain_and_stop(_DRAIN_SECONDS)
-    await audit.record(database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME))
+    await audit.record(
+        database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME)
+    )
     await sealer
     await blobs.close()
     await database.close()

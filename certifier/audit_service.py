@@ -6,13 +6,14 @@ from datetime import UTC
 
 import grpc
 from google.protobuf import timestamp_pb2
-
 from portcert.audit.v1 import audit_service_pb2 as pb
 from portcert.audit.v1 import audit_service_pb2_grpc as pb_grpc
+
 from portcert_runtime import audit
 from portcert_runtime.auth import Role
 from portcert_runtime.database import Database
 from portcert_runtime.errors import FieldViolation, InvalidArgument
+from portcert_runtime.paging import decode_page_token
 from portcert_runtime.rpc import MethodPolicy
 
 METHOD_POLICIES = {
@@ -21,23 +22,23 @@ METHOD_POLICIES = {
     ),
 }
 _DEFAULT_PAGE_SIZE = 100
+_ROLES = {name.removeprefix("ROLE_"): name for name in pb.Role.keys()}  # noqa: SIM118
 _MAX_PAGE_SIZE = 500
 
 
 def _to_proto(entry: audit.AuditEntry) -> pb.AuditEvent:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(entry.timestamp)
-    role = f"ROLE_{entry.actor_role}"
     return pb.AuditEvent(
         log_id=str(entry.log_id),
         timestamp=stamp,
-        event_type=pb.AuditEventType.Value(f"AUDIT_EVENT_TYPE_{entry.event_type.value}"),
+        event_type=f"AUDIT_EVENT_TYPE_{entry.event_type.value}",
         actor_id=entry.actor_id,
-        actor_role=pb.Role.Value(role) if role in pb.Role.keys() else pb.ROLE_UNSPECIFIED,
+        actor_role=_ROLES.get(entry.actor_role, "ROLE_UNSPECIFIED"),
         container_id=entry.container_id or "",
         request_id=str(entry.request_id or ""),
         certification_id=str(entry.certification_id or ""),
-        outcome=pb.AuditOutcome.Value(f"AUDIT_OUTCOME_{entry.outcome.value}"),
+        outcome=f"AUDIT_OUTCOME_{entry.outcome.value}",
         details=dict(entry.details),
         service=entry.service,
         sequence=entry.sequence or 0,
@@ -49,12 +50,14 @@ def _query(request: pb.ListAuditEventsRequest) -> audit.AuditQuery:
     violations = []
     if not 0 <= request.page_size <= _MAX_PAGE_SIZE:
         violations.append(FieldViolation("page_size", f"must be 0 to {_MAX_PAGE_SIZE}"))
-    start = request.start_date.ToDatetime(UTC) if request.HasField("start_date") else None
+    start = (
+        request.start_date.ToDatetime(UTC) if request.HasField("start_date") else None
+    )
     end = request.end_date.ToDatetime(UTC) if request.HasField("end_date") else None
     if start and end and end <= start:
         violations.append(FieldViolation("end_date", "must be after start_date"))
     try:
-        audit.decode_page_token(request.page_token)
+        decode_page_token(request.page_token)
     except ValueError as err:
         violations.append(FieldViolation("page_token", str(err)))
     if violations:
@@ -69,7 +72,7 @@ def _query(request: pb.ListAuditEventsRequest) -> audit.AuditQuery:
     )
 
 
-class AuditService(pb_grpc.AuditServiceServicer):  # type: ignore[misc]
+class AuditService(pb_grpc.AuditServiceServicer):
     """Serves audit searches from the reader."""
 
     def __init__(self, database: Database) -> None:

@@ -81,7 +81,7 @@ class CertificationRuleError(ValueError):
 
 
 # Named for the state it reports, as the runtime's errors (NotFound, ...) are.
-class CertificationAlreadyRevoked(Exception):  # noqa: N818
+class CertificationAlreadyRevoked(Exception):
     """The certification was revoked before and cannot be revoked again."""
 
 

@@ -12,6 +12,9 @@ from typing import Any
 import grpc
 from google.api import httpbody_pb2
 from google.protobuf import json_format, timestamp_pb2
+from portcert.certification.v1 import certification_service_pb2 as pb
+from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
+from portcert.verification.v1 import verification_pb2
 from stdnum import iso6346
 
 from certifier import store
@@ -34,9 +37,6 @@ from certifier.signing import (
     sign_claims,
     verify_signature,
 )
-from portcert.certification.v1 import certification_service_pb2 as pb
-from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
-from portcert.verification.v1 import verification_pb2
 from portcert_runtime import metrics
 from portcert_runtime.audit import Actor, AuditLog, EventType
 from portcert_runtime.auth import Role
@@ -109,9 +109,7 @@ def _to_proto(stored: store.StoredCertification, now: datetime) -> pb.Certificat
         status=_STATUS_TO_PROTO[certification.status_at(now)],
         metadata=certification.metadata,
     )
-    json_format.ParseDict(
-        dict(stored.verification_result), message.verification_result
-    )
+    json_format.ParseDict(dict(stored.verification_result), message.verification_result)
     if certification.revocation is not None:
         message.revocation.CopyFrom(
             pb.Revocation(
@@ -123,7 +121,7 @@ def _to_proto(stored: store.StoredCertification, now: datetime) -> pb.Certificat
     return message
 
 
-class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignore[misc]
+class CertificationService(pb_grpc.CertificationServiceServicer):
     """Issues certifications for passed requests and manages them afterwards."""
 
     def __init__(
@@ -157,7 +155,9 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
             )
         checks = [
             CheckSummary(
-                verification_pb2.CheckType.Name(check.check_type).removeprefix("CHECK_TYPE_"),
+                verification_pb2.CheckType.Name(check.check_type).removeprefix(
+                    "CHECK_TYPE_"
+                ),
                 check.passed,
                 check.details,
             )
@@ -206,7 +206,9 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
         # A concurrent issue for the same request may have won; answer with it.
         stored = await store.get_by_request(self._database.writer, request_id)
         assert stored is not None
-        return pb.IssueCertificationResponse(certification=_to_proto(stored, datetime.now(UTC)))
+        return pb.IssueCertificationResponse(
+            certification=_to_proto(stored, datetime.now(UTC))
+        )
 
     async def GetCertification(
         self, request: pb.GetCertificationRequest, context: grpc.aio.ServicerContext
@@ -220,7 +222,9 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
             container_id=stored.certification.container_id,
             certification_id=stored.certification.certification_id,
         )
-        return pb.GetCertificationResponse(certification=_to_proto(stored, datetime.now(UTC)))
+        return pb.GetCertificationResponse(
+            certification=_to_proto(stored, datetime.now(UTC))
+        )
 
     async def RevokeCertification(
         self, request: pb.RevokeCertificationRequest, context: grpc.aio.ServicerContext
@@ -231,7 +235,11 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
         reason = request.reason.strip()
         if not reason or len(reason) > _MAX_REASON_LENGTH:
             raise InvalidArgument(
-                [FieldViolation("reason", f"must be 1 to {_MAX_REASON_LENGTH} characters")]
+                [
+                    FieldViolation(
+                        "reason", f"must be 1 to {_MAX_REASON_LENGTH} characters"
+                    )
+                ]
             )
         async with self._database.transaction() as connection:
             stored = await store.get(connection, certification_id, for_update=True)
@@ -257,7 +265,9 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
                 details={"reason": reason},
             )
         updated = dataclasses.replace(stored, certification=revoked)
-        return pb.RevokeCertificationResponse(certification=_to_proto(updated, datetime.now(UTC)))
+        return pb.RevokeCertificationResponse(
+            certification=_to_proto(updated, datetime.now(UTC))
+        )
 
     async def ListCertifications(
         self, request: pb.ListCertificationsRequest, context: grpc.aio.ServicerContext
@@ -270,7 +280,9 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
                 FieldViolation("container_id", "must be an ISO 6346 container number")
             )
         if not 0 <= request.page_size <= _MAX_PAGE_SIZE:
-            violations.append(FieldViolation("page_size", f"must be 0 to {_MAX_PAGE_SIZE}"))
+            violations.append(
+                FieldViolation("page_size", f"must be 0 to {_MAX_PAGE_SIZE}")
+            )
         if violations:
             raise InvalidArgument(violations)
         try:
@@ -323,7 +335,8 @@ class CertificationService(pb_grpc.CertificationServiceServicer):  # type: ignor
         """Whether a presented signature is genuine and its certification holds."""
         try:
             payload = verify_signature(
-                request.digital_signature, {self._signer.key_id: self._signer.public_key}
+                request.digital_signature,
+                {self._signer.key_id: self._signer.public_key},
             )
             claims = CertificationClaims.from_json_object(payload)
         except (SignatureInvalid, CertificationRuleError) as err:

@@ -48,7 +48,7 @@ _JWS = PyJWS(algorithms=[SIGNATURE_ALGORITHM])
 
 
 # Named for the verdict it carries, as the runtime's errors (NotFound, ...) are.
-class SignatureInvalid(Exception):  # noqa: N818
+class SignatureInvalid(Exception):
     """A presented signature is malformed, unknown or not genuine."""
 
 

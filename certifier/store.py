@@ -21,11 +21,13 @@ class StoredCertification:
     verification_result: Mapping[str, Any]
 
 
-def _from_row(row: Mapping[str, Any]) -> StoredCertification:
+def _from_row(row: asyncpg.Record) -> StoredCertification:
     result = row["verification_result"]
     revocation = None
     if row["status"] == CertificationStatus.REVOKED.value:
-        revocation = Revocation(row["revocation_reason"], row["revoked_by"], row["revoked_at"])
+        revocation = Revocation(
+            row["revocation_reason"], row["revoked_by"], row["revoked_at"]
+        )
     certification = Certification(
         certification_id=row["certification_id"],
         container_id=row["container_id"],
@@ -115,7 +117,9 @@ async def get_by_request(
     return _from_row(row) if row else None
 
 
-async def save_revocation(connection: asyncpg.Connection, certification: Certification) -> None:
+async def save_revocation(
+    connection: asyncpg.Connection, certification: Certification
+) -> None:
     """Persist a revocation made by the domain rules."""
     assert certification.revocation is not None
     await connection.execute(
@@ -141,7 +145,8 @@ async def list_for_container(
         """
         SELECT * FROM certifications
         WHERE container_id = $1
-          AND ($2::timestamptz IS NULL OR (issued_at, certification_id) < ($2, $3::uuid))
+          AND ($2::timestamptz IS NULL
+               OR (issued_at, certification_id) < ($2, $3::uuid))
         ORDER BY issued_at DESC, certification_id DESC
         LIMIT $4
         """,
@@ -152,4 +157,6 @@ async def list_for_container(
     )
     page = [_from_row(row) for row in rows[:page_size]]
     more = len(rows) > page_size
-    return page, encode_page_token(page[-1].certification.issued_at, page[-1].certification.certification_id) if more else ""
+    return page, encode_page_token(
+        page[-1].certification.issued_at, page[-1].certification.certification_id
+    ) if more else ""

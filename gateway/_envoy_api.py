@@ -21,6 +21,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.config.core import v3 as core
     from envoy_data_plane.envoy.config.endpoint import v3 as endpoint
     from envoy_data_plane.envoy.config.listener import v3 as listener
+    from envoy_data_plane.envoy.config.overload import v3 as overload
     from envoy_data_plane.envoy.config.route import v3 as route
     from envoy_data_plane.envoy.extensions.access_loggers.stream import (
         v3 as stream_log,
@@ -42,6 +43,9 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.http.early_header_mutation.header_mutation import (  # noqa: E501
         v3 as early_mutation,
     )
+    from envoy_data_plane.envoy.extensions.resource_monitors.downstream_connections import (  # noqa: E501
+        v3 as downstream_connections,
+    )
     from envoy_data_plane.envoy.extensions.transport_sockets.tls import v3 as tls
     from envoy_data_plane.envoy.extensions.upstreams.http import v3 as upstream_http
     from envoy_data_plane.envoy.type import v3 as envoy_type
@@ -54,6 +58,7 @@ __all__ = [
     "buffer",
     "cluster",
     "core",
+    "downstream_connections",
     "early_mutation",
     "endpoint",
     "envoy_type",
@@ -63,6 +68,7 @@ __all__ = [
     "listener",
     "matcher",
     "mutation_rules",
+    "overload",
     "protobuf",
     "route",
     "router",

@@ -25,12 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from gateway._clusters import build_clusters
-from gateway._envoy_api import bootstrap, core, listener, protobuf
+from gateway._envoy_api import (
+    bootstrap,
+    core,
+    downstream_connections,
+    listener,
+    overload,
+    protobuf,
+)
 from gateway._http import build_connection_manager
 from portcert_runtime.pki import TlsMaterial
 
 ADMIN_HOST = "127.0.0.1"
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 10_000
 
 # kty -> the only JWS algorithm accepted for that key type.
 _KEY_ALGORITHMS = {"RSA": "RS256", "EC": "ES256"}
@@ -106,6 +114,7 @@ class GatewayConfig:
         jwt: Accepted tokens.
         listen_host: Address of the public listener.
         max_request_bytes: Larger request bodies get 413 (default 1 MiB).
+        max_connections: Open downstream connections beyond this are refused.
         health_check_interval: How often each service's readiness is probed.
     """
 
@@ -118,6 +127,7 @@ class GatewayConfig:
     jwt: JwtSettings
     listen_host: str = "0.0.0.0"
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     health_check_interval: timedelta = timedelta(seconds=5)
 
     def __post_init__(self) -> None:
@@ -136,11 +146,14 @@ class GatewayConfig:
             raise GatewayConfigError(
                 "GatewayConfig.admin_port: must differ from listen_port"
             )
-        if self.max_request_bytes < 1:
-            raise GatewayConfigError(
-                "GatewayConfig.max_request_bytes: must be positive, "
-                f"got {self.max_request_bytes}"
-            )
+        for name, limit in (
+            ("max_request_bytes", self.max_request_bytes),
+            ("max_connections", self.max_connections),
+        ):
+            if limit < 1:
+                raise GatewayConfigError(
+                    f"GatewayConfig.{name}: must be positive, got {limit}"
+                )
         if self.health_check_interval < timedelta(milliseconds=100):
             raise GatewayConfigError(
                 "GatewayConfig.health_check_interval: must be at least 100 ms"
@@ -171,6 +184,7 @@ def build_bootstrap(config: GatewayConfig) -> dict[str, Any]:
         static_resources=bootstrap.BootstrapStaticResources(
             listeners=[public], clusters=build_clusters(config)
         ),
+        overload_manager=_connection_limit(config.max_connections),
     )
     result: dict[str, Any] = message.to_dict()
     return result
@@ -179,6 +193,20 @@ def build_bootstrap(config: GatewayConfig) -> dict[str, Any]:
 def _socket_address(host: str, port: int) -> core.Address:
     return core.Address(
         socket_address=core.SocketAddress(address=host, port_value=port)
+    )
+
+
+def _connection_limit(max_connections: int) -> overload.OverloadManager:
+    limit = downstream_connections.DownstreamConnectionsConfig(
+        max_active_downstream_connections=max_connections
+    )
+    return overload.OverloadManager(
+        resource_monitors=[
+            overload.ResourceMonitor(
+                name="envoy.resource_monitors.global_downstream_max_connections",
+                typed_config=protobuf.Any.pack(limit),
+            )
+        ]
     )
 
 

@@ -10,7 +10,6 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-
 from portcert.certification.v1 import certification_service_pb2 as cert_pb
 from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
 from portcert.verification.v1 import verification_pb2 as pb
@@ -25,7 +24,9 @@ class RequestFileError(click.ClickException):
 def load_request(path: Path) -> service_pb.SubmitVerificationRequest:
     """Parse a SubmitVerificationRequest from its JSON form (camelCase fields)."""
     try:
-        return json_format.Parse(path.read_text(), service_pb.SubmitVerificationRequest())
+        return json_format.Parse(
+            path.read_text(), service_pb.SubmitVerificationRequest()
+        )
     except OSError as err:
         raise RequestFileError(f"cannot read {path}: {err.strerror}") from err
     except json_format.ParseError as err:

@@ -68,7 +68,11 @@ async def _serve(service: str, settings: Settings) -> None:
     from certifier.app import run_certifier
     from verifier.app import run_verifier, run_worker
 
-    runners = {"verifier": run_verifier, "worker": run_worker, "certifier": run_certifier}
+    runners = {
+        "verifier": run_verifier,
+        "worker": run_worker,
+        "certifier": run_certifier,
+    }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -77,14 +77,19 @@ class _Child:
         try:
             await asyncio.wait_for(self.process.wait(), _STOP_GRACE_SECONDS)
         except TimeoutError:
-            logger.warning("service did not stop in time; killing", extra={"service": self.service.name})
+            logger.warning(
+                "service did not stop in time; killing",
+                extra={"service": self.service.name},
+            )
             self.process.kill()
             await self.process.wait()
 
 
-async def wait_until_serving(address: str, timeout: float = _READY_TIMEOUT_SECONDS) -> None:
+async def wait_until_serving(
+    address: str, deadline_seconds: float = _READY_TIMEOUT_SECONDS
+) -> None:
     """Poll the readiness health of the server at ``address``."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + deadline_seconds
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
@@ -97,11 +102,15 @@ async def wait_until_serving(address: str, timeout: float = _READY_TIMEOUT_SECON
             except grpc.aio.AioRpcError:
                 pass
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{address} not ready after {timeout:.0f} s")
+                raise TimeoutError(
+                    f"{address} not ready after {deadline_seconds:.0f} s"
+                )
             await asyncio.sleep(0.1)
 
 
-async def run_system(settings: Settings, names: Sequence[str], environ: Mapping[str, str]) -> None:
+async def run_system(
+    settings: Settings, names: Sequence[str], environ: Mapping[str, str]
+) -> None:
     """Run the chosen services until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,7 +119,9 @@ async def run_system(settings: Settings, names: Sequence[str], environ: Mapping[
     environment = dict(environ)
     environment.setdefault("PYTHONUNBUFFERED", "1")
     if settings.uses_embedded_database:
-        url = await asyncio.to_thread(start_embedded_postgres, settings.embedded_database_dir)
+        url = await asyncio.to_thread(
+            start_embedded_postgres, settings.embedded_database_dir
+        )
         environment["PORTCERT_DATABASE_URL"] = url
         await migrate(url)
     # Keys are created here, once, so that children never race to create them.
@@ -126,7 +137,9 @@ async def run_system(settings: Settings, names: Sequence[str], environ: Mapping[
     finally:
         await asyncio.gather(*(child.stop() for child in reversed(children)))
         if settings.uses_embedded_database:
-            await asyncio.to_thread(stop_embedded_postgres, settings.embedded_database_dir)
+            await asyncio.to_thread(
+                stop_embedded_postgres, settings.embedded_database_dir
+            )
         click.echo("portcert stopped")
 
 
@@ -137,7 +150,10 @@ async def _supervise(children: list[_Child], stop: asyncio.Event) -> None:
             if child.process.returncode is not None:
                 logger.error(
                     "service exited; restarting",
-                    extra={"service": child.service.name, "code": child.process.returncode},
+                    extra={
+                        "service": child.service.name,
+                        "code": child.process.returncode,
+                    },
                 )
                 await child.start()
         await wait_for_event(stop, _RESTART_DELAY_SECONDS)
@@ -146,9 +162,15 @@ async def _supervise(children: list[_Child], stop: asyncio.Event) -> None:
 def _announce(settings: Settings, children: list[_Child]) -> None:
     lines = ["portcert is running (Ctrl-C stops it):"]
     for child in children:
-        where = f"gRPC on {child.service.address}" if child.service.address else "running"
+        where = (
+            f"gRPC on {child.service.address}" if child.service.address else "running"
+        )
         lines.append(f"  {child.service.name:<10} {where}")
-    database = "embedded PostgreSQL" if settings.uses_embedded_database else "external PostgreSQL"
+    database = (
+        "embedded PostgreSQL"
+        if settings.uses_embedded_database
+        else "external PostgreSQL"
+    )
     lines.append(f"  database   {database}, data in {settings.data_dir.resolve()}")
     if settings.host in ("127.0.0.1", "localhost", "::1"):
         lines.append("  services accept plaintext on loopback only")

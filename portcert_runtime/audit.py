@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import rfc8785
@@ -172,7 +171,7 @@ class AuditLog:
         )
 
 
-def _entry_from_row(row: Mapping[str, Any]) -> AuditEntry:
+def _entry_from_row(row: asyncpg.Record) -> AuditEntry:
     return AuditEntry(
         log_id=row["log_id"],
         timestamp=row["timestamp"],
@@ -204,7 +203,9 @@ async def seal_pending(pool: asyncpg.Pool, batch_size: int = 500) -> int:
             "SELECT sequence, entry_hash FROM audit_logs"
             " WHERE sequence IS NOT NULL ORDER BY sequence DESC LIMIT 1"
         )
-        sequence, previous = (head["sequence"], head["entry_hash"]) if head else (0, GENESIS_HASH)
+        sequence, previous = (
+            (head["sequence"], head["entry_hash"]) if head else (0, GENESIS_HASH)
+        )
         rows = await connection.fetch(
             "SELECT * FROM audit_logs WHERE sequence IS NULL"
             " ORDER BY created_at, log_id LIMIT $1",
@@ -222,7 +223,9 @@ async def seal_pending(pool: asyncpg.Pool, batch_size: int = 500) -> int:
         return len(updates)
 
 
-async def run_sealer(pool: asyncpg.Pool, stop: asyncio.Event, interval: float = 0.2) -> None:
+async def run_sealer(
+    pool: asyncpg.Pool, stop: asyncio.Event, interval: float = 0.2
+) -> None:
     """Seal entries every ``interval`` seconds until ``stop`` is set."""
     while not stop.is_set():
         try:
@@ -263,9 +266,16 @@ async def verify_chain(pool: asyncpg.Pool, batch_size: int = 5000) -> ChainRepor
                 entry = _entry_from_row(row)
                 expected_sequence = last_sequence + 1
                 expected_hash = chain_hash(previous, entry, expected_sequence)
-                if entry.sequence != expected_sequence or entry.entry_hash != expected_hash:
+                if (
+                    entry.sequence != expected_sequence
+                    or entry.entry_hash != expected_hash
+                ):
                     return ChainReport(checked, expected_sequence)
-                previous, last_sequence, checked = expected_hash, expected_sequence, checked + 1
+                previous, last_sequence, checked = (
+                    expected_hash,
+                    expected_sequence,
+                    checked + 1,
+                )
 
 
 @dataclass(frozen=True)
@@ -306,4 +316,6 @@ async def search(
     )
     entries = [_entry_from_row(row) for row in rows[: query.page_size]]
     has_more = len(rows) > query.page_size
-    return entries, encode_page_token(entries[-1].timestamp, entries[-1].log_id) if has_more else ""
+    return entries, encode_page_token(
+        entries[-1].timestamp, entries[-1].log_id
+    ) if has_more else ""

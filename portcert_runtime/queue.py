@@ -48,7 +48,9 @@ ExhaustedHandler = Callable[[VerificationJob, BaseException], Awaitable[None]]
 class JobQueue(Protocol):
     """Where accepted requests wait for a worker."""
 
-    async def enqueue(self, connection: asyncpg.Connection, job: VerificationJob) -> None:
+    async def enqueue(
+        self, connection: asyncpg.Connection, job: VerificationJob
+    ) -> None:
         """Queue ``job`` in the transaction open on ``connection``."""
 
     async def consume(
@@ -88,7 +90,9 @@ class PostgresJobQueue:
         self._url = url
         self._heartbeat_timeout = heartbeat_timeout
 
-    async def enqueue(self, connection: asyncpg.Connection, job: VerificationJob) -> None:
+    async def enqueue(
+        self, connection: asyncpg.Connection, job: VerificationJob
+    ) -> None:
         """Insert the job row on the caller's connection and transaction."""
         await Queries(AsyncpgDriver(connection)).enqueue(
             ENTRYPOINT,
@@ -117,7 +121,9 @@ class PostgresJobQueue:
                     on_exhausted=on_exhausted,
                 )
 
-            @manager.entrypoint(ENTRYPOINT, on_failure="hold", executor_factory=executor)
+            @manager.entrypoint(
+                ENTRYPOINT, on_failure="hold", executor_factory=executor
+            )
             async def run(job: Job) -> None:
                 await handle(_job_from(job))
 

@@ -60,24 +60,44 @@ def caller() -> Principal:
     return principal
 
 
+_MAX_VIOLATIONS_REPORTED = 20
+_MAX_MESSAGE_LENGTH = 1000
+
+
+def _short(message: str) -> str:
+    if len(message) <= _MAX_MESSAGE_LENGTH:
+        return message
+    return message[: _MAX_MESSAGE_LENGTH - 1] + "…"
+
+
 def _status_for(error: PortcertError) -> status_pb2.Status:
     code = GRPC_CODES[type(error)]
-    status = status_pb2.Status(code=code.value[0], message=str(error))
+    status = status_pb2.Status(code=code.value[0], message=_short(str(error)))
     if isinstance(error, InvalidArgument):
+        # Trailers are capped (8 KiB by default), so a request with thousands
+        # of bad fields reports the first ones and how many more there were.
+        shown = error.violations[:_MAX_VIOLATIONS_REPORTED]
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
                     field=v.field, description=v.description
                 )
-                for v in error.violations
+                for v in shown
             ]
         )
+        hidden = len(error.violations) - len(shown)
+        if hidden:
+            bad_request.field_violations.add(
+                field="", description=f"{hidden} more violations not shown"
+            )
         detail = any_pb2.Any()
         detail.Pack(bad_request)
         status.details.append(detail)
     if isinstance(error, ResourceExhausted):
         retry = error_details_pb2.RetryInfo(
-            retry_delay=duration_pb2.Duration(seconds=int(error.retry_after_seconds) or 1)
+            retry_delay=duration_pb2.Duration(
+                seconds=int(error.retry_after_seconds) or 1
+            )
         )
         detail = any_pb2.Any()
         detail.Pack(retry)
@@ -106,7 +126,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]
+        ],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         """Wrap the handler of a listed method; pass others through."""
@@ -133,7 +155,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> None:
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
         request_id_var.set(str(metadata.get("x-request-id") or uuid.uuid4()))
-        trace_id_var.set(str(metadata.get("x-b3-traceid") or metadata.get("traceparent", "")))
+        trace_id_var.set(
+            str(metadata.get("x-b3-traceid") or metadata.get("traceparent", ""))
+        )
         if policy.roles is None:
             current_principal.set(None)
             return
@@ -178,11 +202,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             finally:
                 _log_call(method, failure, started)
             await context.abort_with_status(rpc_status.to_status(failure))
+            return None  # abort_with_status raises; this only satisfies linters
 
         return behaviour
 
     def _wrap_stream(
-        self, method: str, policy: MethodPolicy, inner: Callable[..., AsyncIterator[Any]]
+        self,
+        method: str,
+        policy: MethodPolicy,
+        inner: Callable[..., AsyncIterator[Any]],
     ) -> Callable[..., AsyncIterator[Any]]:
         async def behaviour(
             request: Any, context: grpc.aio.ServicerContext
@@ -212,7 +240,11 @@ def _log_call(method: str, failure: status_pb2.Status | None, started: float) ->
     metrics.RPC_DURATION.labels(method=method, code=code.name).observe(elapsed)
     logger.info(
         "rpc",
-        extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+        extra={
+            "method": method,
+            "code": code.name,
+            "duration_ms": round(elapsed * 1000, 2),
+        },
     )
 
 

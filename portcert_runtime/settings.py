@@ -112,7 +112,10 @@ class Settings(BaseSettings):
     @property
     def resolved_signing_key_file(self) -> Path:
         """The certification signing key, under data_dir unless set."""
-        return self.signing_key_file or self.data_dir / "keys" / "certification-signing.pem"
+        return (
+            self.signing_key_file
+            or self.data_dir / "keys" / "certification-signing.pem"
+        )
 
     @property
     def development_token_key_file(self) -> Path:

@@ -7,10 +7,10 @@ import logging
 import time
 
 import grpc
-
 from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
 from portcert.verification.v1 import verification_service_pb2 as service_pb
 from portcert.verification.v1 import verification_service_pb2_grpc as service_grpc
+
 from portcert_runtime.audit import Actor, AuditLog, EventType
 from portcert_runtime.auth import Role
 from portcert_runtime.bootstrap import (
@@ -47,22 +47,30 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
     host = ServiceHost(
         SERVICE_NAME,
         interceptors=[
-            ServiceInterceptor(METHOD_POLICIES, token_verifier(settings), audit, database.writer)
+            ServiceInterceptor(
+                METHOD_POLICIES, token_verifier(settings), audit, database.writer
+            )
         ],
         readiness_probes=[database_probe(database.writer)],
     )
     service_grpc.add_VerificationServiceServicer_to_server(
-        VerificationService(database, PostgresJobQueue(database_url(settings)), feed, audit),
+        VerificationService(
+            database, PostgresJobQueue(database_url(settings)), feed, audit
+        ),
         host.server,
     )
     host.expose(service_pb.DESCRIPTOR.services_by_name["VerificationService"].full_name)
     port = host.add_port(f"{settings.host}:{settings.verifier_port}", None)
     await host.start()
-    await audit.record(database.writer, EventType.SERVICE_STARTED, Actor.system(SERVICE_NAME))
+    await audit.record(
+        database.writer, EventType.SERVICE_STARTED, Actor.system(SERVICE_NAME)
+    )
     logger.info("verifier listening", extra={"address": f"{settings.host}:{port}"})
     await stop.wait()
     await host.drain_and_stop(_DRAIN_SECONDS)
-    await audit.record(database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME))
+    await audit.record(
+        database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME)
+    )
     await feed_task
     await database.close()
 
@@ -101,9 +109,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         audit,
     )
     queue = PostgresJobQueue(database_url(settings))
-    await audit.record(database.writer, EventType.SERVICE_STARTED, Actor.system(WORKER_NAME))
+    await audit.record(
+        database.writer, EventType.SERVICE_STARTED, Actor.system(WORKER_NAME)
+    )
     logger.info("worker consuming", extra={"concurrency": settings.worker_concurrency})
-    await queue.consume(worker.handle, worker.give_up, settings.worker_concurrency, stop)
-    await audit.record(database.writer, EventType.SERVICE_STOPPED, Actor.system(WORKER_NAME))
+    await queue.consume(
+        worker.handle, worker.give_up, settings.worker_concurrency, stop
+    )
+    await audit.record(
+        database.writer, EventType.SERVICE_STOPPED, Actor.system(WORKER_NAME)
+    )
     await channel.close()
     await database.close()

@@ -31,8 +31,8 @@ from portcert_runtime.errors import (
     NotFound,
 )
 from portcert_runtime.queue import JobQueue, VerificationJob
-from portcert_runtime.waiting import wait_for_event
 from portcert_runtime.rpc import MethodPolicy, caller
+from portcert_runtime.waiting import wait_for_event
 from verifier import store
 from verifier.conversion import (
     outcome_from_json,
@@ -47,7 +47,9 @@ from verifier.model import Status
 from verifier.status_feed import StatusFeed
 
 _SERVICE = "/portcert.verification.v1.VerificationService/"
-_FOLLOWERS = frozenset({Role.OPERATOR, Role.CERTIFICATION_AUTHORITY, Role.ADMINISTRATOR})
+_FOLLOWERS = frozenset(
+    {Role.OPERATOR, Role.CERTIFICATION_AUTHORITY, Role.ADMINISTRATOR}
+)
 
 # Who may call what, from the seed's permission matrix: submitting and following
 # requests is for operators and above; viewers only read certifications.
@@ -94,7 +96,7 @@ def _state_to_proto(request: store.StoredRequest) -> pb.VerificationState:
     return state
 
 
-class VerificationService(service_grpc.VerificationServiceServicer):  # type: ignore[misc]
+class VerificationService(service_grpc.VerificationServiceServicer):
     """Validates and queues requests; serves their status."""
 
     def __init__(
@@ -107,7 +109,9 @@ class VerificationService(service_grpc.VerificationServiceServicer):  # type: ig
         self._audit = audit
 
     async def SubmitVerification(
-        self, request: service_pb.SubmitVerificationRequest, context: grpc.aio.ServicerContext
+        self,
+        request: service_pb.SubmitVerificationRequest,
+        context: grpc.aio.ServicerContext,
     ) -> service_pb.SubmitVerificationResponse:
         """Validate, store and queue a request in one transaction."""
         principal = caller()
@@ -133,7 +137,8 @@ class VerificationService(service_grpc.VerificationServiceServicer):  # type: ig
             clash = await store.insert_request(connection, new)
             if clash is None:
                 await self._queue.enqueue(
-                    connection, VerificationJob(new.request_id, submission.priority.value)
+                    connection,
+                    VerificationJob(new.request_id, submission.priority.value),
                 )
                 await self._audit.record(
                     connection,
@@ -147,8 +152,11 @@ class VerificationService(service_grpc.VerificationServiceServicer):  # type: ig
             # Another call with the same key committed between our lookup and
             # insert; answer as its replay.
             row = await store.load_request(self._database.writer, clash[0])
-            assert row is not None and key is not None
-            return _replay(key, digest, row.request_id, clash[1], row.submitted_at, row.status)
+            assert row is not None
+            assert key is not None
+            return _replay(
+                key, digest, row.request_id, clash[1], row.submitted_at, row.status
+            )
         return service_pb.SubmitVerificationResponse(
             request_id=str(new.request_id),
             status=pb.VERIFICATION_STATUS_PENDING,

@@ -46,9 +46,11 @@ class StatusFeed:
             if not waiters:
                 del self._waiters[request_id]
 
-    def _on_notice(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notice(
+        self, _connection: object, _pid: int, _channel: str, payload: object
+    ) -> None:
         try:
-            request_id = uuid.UUID(payload)
+            request_id = uuid.UUID(str(payload))
         except ValueError:
             return
         for event in self._waiters.get(request_id, ()):
@@ -66,13 +68,15 @@ class StatusFeed:
             try:
                 connection = await asyncpg.connect(self._url)
             except (OSError, asyncpg.PostgresError):
-                logger.warning("status feed cannot connect; retrying", extra={"delay": delay})
+                logger.warning(
+                    "status feed cannot connect; retrying", extra={"delay": delay}
+                )
                 await wait_for_event(stop, delay)
                 delay = min(delay * 2, 10.0)
                 continue
             delay = 0.5
             lost = asyncio.Event()
-            connection.add_termination_listener(lambda _c: lost.set())
+            connection.add_termination_listener(lambda _c, lost=lost: lost.set())
             try:
                 await connection.add_listener(CHANNEL, self._on_notice)
                 self._wake_all()

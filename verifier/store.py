@@ -24,13 +24,13 @@ class StoredRequest:
     updated_at: datetime
     status: Status
     priority: str
-    submission: Mapping[str, Any]
-    result: Mapping[str, Any] | None
+    submission: dict[str, Any]
+    result: dict[str, Any] | None
     certification_id: uuid.UUID | None
     error_message: str | None
 
 
-def _stored(row: Mapping[str, Any]) -> StoredRequest:
+def _stored(row: asyncpg.Record) -> StoredRequest:
     return StoredRequest(
         request_id=row["request_id"],
         container_id=row["container_id"],
@@ -98,6 +98,8 @@ async def insert_request(
         new.submitted_by,
         new.idempotency_key,
     )
+    # The conflicting row exists: ON CONFLICT waited for its transaction.
+    assert row is not None
     return row["request_id"], row["payload_digest"]
 
 
@@ -113,7 +115,12 @@ async def find_by_idempotency_key(
     )
     if row is None:
         return None
-    return row["request_id"], row["payload_digest"], row["submitted_at"], Status(row["status"])
+    return (
+        row["request_id"],
+        row["payload_digest"],
+        row["submitted_at"],
+        Status(row["status"]),
+    )
 
 
 async def load_request(
@@ -130,7 +137,9 @@ async def load_request(
     return _stored(row) if row else None
 
 
-async def set_in_progress(connection: asyncpg.Connection, request_id: uuid.UUID) -> None:
+async def set_in_progress(
+    connection: asyncpg.Connection, request_id: uuid.UUID
+) -> None:
     """Move a PENDING request to IN_PROGRESS."""
     await connection.execute(
         "UPDATE verification_requests SET status = 'IN_PROGRESS', updated_at = now()"
@@ -166,7 +175,9 @@ async def finish(
 
 
 async def record_checks(
-    connection: asyncpg.Connection, request_id: uuid.UUID, checks: list[Mapping[str, Any]]
+    connection: asyncpg.Connection,
+    request_id: uuid.UUID,
+    checks: list[Mapping[str, Any]],
 ) -> None:
     """Store one row per check result."""
     await connection.executemany(

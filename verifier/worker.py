@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
-
 from portcert.certification.v1 import certification_service_pb2 as cert_pb
 from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
+
 from portcert_runtime import metrics
 from portcert_runtime.audit import Actor, AuditLog, EventType, Outcome
 from portcert_runtime.database import Database
@@ -82,7 +82,10 @@ class VerificationWorker:
             if stored is None:
                 raise PoisonMessage(f"no verification request {request_id}")
             if stored.status.is_final:
-                logger.info("job for a final request skipped", extra={"request": str(request_id)})
+                logger.info(
+                    "job for a final request skipped",
+                    extra={"request": str(request_id)},
+                )
                 return None
             if stored.status is Status.PENDING:
                 await store.set_in_progress(connection, request_id)
@@ -125,7 +128,9 @@ class VerificationWorker:
             await store.record_checks(connection, stored.request_id, result["checks"])
             await self._audit.record(
                 connection,
-                EventType.VERIFICATION_COMPLETED if outcome.passed else EventType.VERIFICATION_FAILED,
+                EventType.VERIFICATION_COMPLETED
+                if outcome.passed
+                else EventType.VERIFICATION_FAILED,
                 self._actor,
                 Outcome.SUCCESS if outcome.passed else Outcome.FAILURE,
                 container_id=stored.container_id,
@@ -155,11 +160,13 @@ class VerificationWorker:
                 details={"error": message},
             )
         metrics.VERIFICATIONS_COMPLETED.labels(status=Status.ERROR.value).inc()
-        logger.error("verification gave up", extra={"request": str(job.request_id), "error": message})
+        logger.error(
+            "verification gave up",
+            extra={"request": str(job.request_id), "error": message},
+        )
 
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, grpc.aio.AioRpcError):
         return f"certifier answered {error.code().name}: {error.details()}"
     return f"{type(error).__name__}: {error}"[:1000]
-

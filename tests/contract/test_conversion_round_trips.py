@@ -30,8 +30,6 @@ from verifier.model import (
     CheckType,
     DocumentKind,
     Finding,
-    Status,
-    Submission,
     VerificationOutcome,
     Weight,
     WeightUnit,
@@ -40,16 +38,6 @@ from verifier.model import (
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 Request = service_pb.SubmitVerificationRequest
-
-
-def _stored(submission: Submission) -> pb.VerificationRequest:
-    return submission_to_proto(
-        submission,
-        request_id="0b6f3c1e-5d2a-4c8e-9f71-3a2d4e5f6a7b",
-        submitted_by="operator@terminal.example",
-        submitted_at=datetime(2026, 3, 4, 9, 0, tzinfo=UTC),
-        status=Status.PENDING,
-    )
 
 
 def _resubmitted(stored: pb.VerificationRequest) -> Request:
@@ -128,21 +116,23 @@ def test_valid_submission_survives_json_and_contract_round_trips(
     from_json = submission_from_json(
         json.loads(json.dumps(submission_to_json(submission)))
     )
-    from_contract = submission_from_proto(_resubmitted(_stored(submission)))
+    from_contract = submission_from_proto(_resubmitted(submission_to_proto(submission)))
 
     assert from_json == submission
     assert from_contract == submission
 
 
-def test_stored_request_carries_its_server_fields(valid_request: Request) -> None:
+def test_submission_to_proto_leaves_server_fields_to_the_store(
+    valid_request: Request,
+) -> None:
     submission = submission_from_proto(valid_request)
 
-    stored = _stored(submission)
+    stored = submission_to_proto(submission)
 
-    assert stored.request_id == "0b6f3c1e-5d2a-4c8e-9f71-3a2d4e5f6a7b"
-    assert stored.submitted_by == "operator@terminal.example"
-    assert stored.status == pb.VERIFICATION_STATUS_PENDING
-    assert stored.submitted_at.ToJsonString() == "2026-03-04T09:00:00Z"
+    assert (stored.request_id, stored.submitted_by) == ("", "")
+    assert not stored.HasField("submitted_at")
+    assert stored.status == pb.VERIFICATION_STATUS_UNSPECIFIED
+    assert stored.container_id == valid_request.container_id
     assert stored.manifest.items[0].hs_code == "854231"
     assert stored.documentation.packing_list.HasField("expiration_date") is False
 
@@ -155,7 +145,7 @@ def test_submission_to_proto_writes_decimals_without_exponent(
     item = replace(submission.manifest.items[0], weight=tiny)
     manifest = replace(submission.manifest, items=(item,), total_weight=tiny)
 
-    stored = _stored(replace(submission, manifest=manifest))
+    stored = submission_to_proto(replace(submission, manifest=manifest))
 
     assert stored.manifest.items[0].weight.value == "0.0000001"
     assert stored.manifest.total_weight.value == "0.0000001"

@@ -138,10 +138,9 @@ async def _start_stand_in(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if verification is not None:
-        add_servicer = (
-            verification_service_pb2_grpc.add_VerificationServiceServicer_to_server
+        verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(
+            verification, server
         )
-        add_servicer(verification, server)  # type: ignore[no-untyped-call]
     port = server.add_secure_port("127.0.0.1:0", grpc_server_credentials(material))
     await server.start()
     await health_servicer.set(READINESS, health_pb2.HealthCheckResponse.SERVING)
@@ -394,6 +393,22 @@ async def test_unknown_query_parameter_is_400_json(gateway: Gateway) -> None:
     assert "colour" in body["message"]
 
 
+async def test_bad_query_value_is_400_json_naming_the_field(
+    gateway: Gateway,
+) -> None:
+    reply = await _http(
+        gateway.port,
+        "GET",
+        "/api/v1/audit/logs?pageSize=many",
+        token=gateway.keys.mint(),
+    )
+
+    assert reply.status == 400
+    body = reply.json()
+    assert body["code"] == 3
+    assert body["message"].startswith("page_size: invalid value")
+
+
 @pytest.mark.parametrize(
     "path", ["/nothing-here", "/api/v1/verification/x/unknown", "/api/v2/audit/logs"]
 )
@@ -477,21 +492,22 @@ async def test_protected_path_without_a_token_is_401_json(gateway: Gateway) -> N
 
 
 @pytest.mark.parametrize(
-    ("case", "claims"),
+    ("claims", "status"),
     [
-        ("expired", {"exp": int(time.time()) - 3600}),
-        ("without exp", {"exp": None}),
-        ("wrong issuer", {"iss": "https://elsewhere.test"}),
+        pytest.param({"exp": int(time.time()) - 3600}, 401, id="expired"),
+        pytest.param({"exp": None}, 401, id="without-exp"),
+        pytest.param({"iss": "https://elsewhere.test"}, 401, id="wrong-issuer"),
+        pytest.param({"aud": "another-system"}, 403, id="wrong-audience"),
     ],
 )
-async def test_unacceptable_token_is_refused(
-    gateway: Gateway, case: str, claims: dict[str, Any]
+async def test_unacceptable_token_is_refused_before_the_service(
+    gateway: Gateway, claims: dict[str, Any], status: int
 ) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status"
 
     reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint(**claims))
 
-    assert reply.status == 401, case
+    assert reply.status == status
     assert gateway.upstreams.verification.metadata == []
 
 
@@ -547,7 +563,7 @@ async def test_grpc_call_through_the_gateway_port_reaches_the_service(
     gateway: Gateway,
 ) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-        stub = verification_service_pb2_grpc.VerificationServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = verification_service_pb2_grpc.VerificationServiceStub(channel)
 
         response = await stub.GetVerificationStatus(
             verification_service_pb2.GetVerificationStatusRequest(
@@ -560,11 +576,29 @@ async def test_grpc_call_through_the_gateway_port_reaches_the_service(
     assert response.state.status == Status.VERIFICATION_STATUS_IN_PROGRESS
 
 
+async def test_grpc_call_without_a_token_is_unauthenticated(
+    gateway: Gateway,
+) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+        stub = verification_service_pb2_grpc.VerificationServiceStub(channel)
+
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetVerificationStatus(
+                verification_service_pb2.GetVerificationStatusRequest(
+                    request_id=KNOWN_REQUEST_ID
+                ),
+                timeout=10,
+            )
+
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert caught.value.details() == "Jwt is missing"
+
+
 async def test_internal_issue_method_is_not_exposed_by_the_gateway(
     gateway: Gateway,
 ) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-        stub = certification_service_pb2_grpc.CertificationServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = certification_service_pb2_grpc.CertificationServiceStub(channel)
 
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.IssueCertification(
@@ -589,7 +623,7 @@ async def _get_status_directly(
         else grpc.aio.secure_channel(target, credentials)
     )
     async with channel:
-        stub = verification_service_pb2_grpc.VerificationServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = verification_service_pb2_grpc.VerificationServiceStub(channel)
         response: verification_service_pb2.GetVerificationStatusResponse = (
             await stub.GetVerificationStatus(
                 verification_service_pb2.GetVerificationStatusRequest(
@@ -749,3 +783,13 @@ def test_development_pki_reissues_a_leaf_whose_key_is_lost(
 def test_for_service_rejects_an_unknown_name(fresh_pki: DevelopmentPki) -> None:
     with pytest.raises(ValueError, match="'billing' is not one of"):
         fresh_pki.for_service("billing")
+
+
+@pytest.mark.parametrize("name", ["../escape", "ca", "Gateway"])
+def test_development_pki_refuses_a_name_that_is_not_a_dns_label(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(ValueError, match="must be a lower-case DNS label"):
+        ensure_development_pki(tmp_path / "pki", client_names=(name,))
+
+    assert not (tmp_path / "pki").exists()

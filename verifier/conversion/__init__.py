@@ -12,6 +12,7 @@ The ``*_to_proto`` functions render domain objects for responses; the
 """
 
 from verifier.conversion._json import (
+    JsonInput,
     JsonObject,
     outcome_from_json,
     outcome_to_json,
@@ -27,6 +28,7 @@ from verifier.conversion._submission import MAX_MANIFEST_ITEMS, submission_from_
 
 __all__ = [
     "MAX_MANIFEST_ITEMS",
+    "JsonInput",
     "JsonObject",
     "outcome_from_json",
     "outcome_to_json",

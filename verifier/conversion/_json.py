@@ -7,6 +7,7 @@ their names, so reading back what was written gives an equal object.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,7 @@ from verifier.model import (
 )
 
 JsonObject = dict[str, Any]
+JsonInput = Mapping[str, Any]
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -53,7 +55,7 @@ def submission_to_json(submission: Submission) -> JsonObject:
     }
 
 
-def submission_from_json(data: JsonObject) -> Submission:
+def submission_from_json(data: JsonInput) -> Submission:
     """Rebuild a submission from what ``submission_to_json`` produced.
 
     Raises:
@@ -93,7 +95,7 @@ def outcome_to_json(outcome: VerificationOutcome) -> JsonObject:
     }
 
 
-def outcome_from_json(data: JsonObject) -> VerificationOutcome:
+def outcome_from_json(data: JsonInput) -> VerificationOutcome:
     """Rebuild a verification outcome from what ``outcome_to_json`` produced.
 
     Raises:
@@ -145,7 +147,7 @@ def _document_to_json(document: Document) -> JsonObject:
     }
 
 
-def _document_from_json(data: JsonObject) -> Document:
+def _document_from_json(data: JsonInput) -> Document:
     return Document(
         document_id=data["document_id"],
         uri=data["uri"],
@@ -166,7 +168,7 @@ def _item_to_json(item: ManifestItem) -> JsonObject:
     }
 
 
-def _item_from_json(data: JsonObject) -> ManifestItem:
+def _item_from_json(data: JsonInput) -> ManifestItem:
     return ManifestItem(
         description=data["description"],
         quantity=int(data["quantity"]),
@@ -180,7 +182,7 @@ def _weight_to_json(weight: Weight) -> JsonObject:
     return {"value": str(weight.value), "unit": weight.unit.name}
 
 
-def _weight_from_json(data: JsonObject) -> Weight:
+def _weight_from_json(data: JsonInput) -> Weight:
     return Weight(Decimal(data["value"]), WeightUnit[data["unit"]])
 
 
@@ -188,7 +190,7 @@ def _money_to_json(money: Money) -> JsonObject:
     return {"amount": str(money.amount), "currency_code": money.currency_code}
 
 
-def _money_from_json(data: JsonObject) -> Money:
+def _money_from_json(data: JsonInput) -> Money:
     return Money(Decimal(data["amount"]), data["currency_code"])
 
 
@@ -201,7 +203,7 @@ def _check_to_json(check: CheckOutcome) -> JsonObject:
     }
 
 
-def _check_from_json(data: JsonObject) -> CheckOutcome:
+def _check_from_json(data: JsonInput) -> CheckOutcome:
     return CheckOutcome(
         check_type=CheckType[data["check_type"]],
         findings=tuple(_finding_from_json(finding) for finding in data["findings"]),
@@ -219,7 +221,7 @@ def _finding_to_json(finding: Finding) -> JsonObject:
     }
 
 
-def _finding_from_json(data: JsonObject) -> Finding:
+def _finding_from_json(data: JsonInput) -> Finding:
     return Finding(
         rule=data["rule"],
         field=data["field"],

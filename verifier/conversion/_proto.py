@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from portcert.verification.v1 import verification_pb2 as pb
@@ -78,22 +77,14 @@ def outcome_to_proto(
     )
 
 
-def submission_to_proto(
-    submission: Submission,
-    *,
-    request_id: str,
-    submitted_by: str,
-    submitted_at: datetime,
-    status: Status,
-) -> pb.VerificationRequest:
+def submission_to_proto(submission: Submission) -> pb.VerificationRequest:
     """Render a stored submission as the contract's VerificationRequest.
+
+    Only what the caller submitted is filled in; the request id, submitter,
+    submission time and status are the store's to set.
 
     Args:
         submission: The submission as stored.
-        request_id: Its server-assigned id.
-        submitted_by: Subject of the caller that submitted it.
-        submitted_at: When it was accepted.
-        status: Where it stands now.
 
     Returns:
         The request; documents the caller left out stay unset.
@@ -105,11 +96,7 @@ def submission_to_proto(
         }
     )
     return pb.VerificationRequest(
-        request_id=request_id,
         container_id=submission.container_id,
-        submitted_by=submitted_by,
-        submitted_at=submitted_at,
-        status=status_to_proto(status),
         priority=_PRIORITIES[submission.priority],
         documentation=documentation,
         manifest=_manifest_to_proto(submission.manifest),

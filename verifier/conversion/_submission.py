@@ -379,7 +379,7 @@ def _hs_code(text: str, path: str, errors: list[FieldViolation]) -> str | None:
             )
         )
         return None
-    return text
+    return digits
 
 
 def _check_idempotency_key(key: str, errors: list[FieldViolation]) -> None:
