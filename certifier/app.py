@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from portcert.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
-from portcert.certification.v1 import certification_service_pb2
-from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
-
 from certifier.audit_service import METHOD_POLICIES as AUDIT_POLICIES
 from certifier.audit_service import AuditService
 from certifier.service import METHOD_POLICIES, CertificationService
 from certifier.signing import SigningKey
+from portcert.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
+from portcert.certification.v1 import certification_service_pb2
+from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
 from portcert_runtime.audit import Actor, AuditLog, EventType, run_sealer
-from portcert_runtime.blobs import LocalBlobStore
-from portcert_runtime.bootstrap import open_database, token_verifier
+from portcert_runtime.bootstrap import (
+    open_blob_store,
+    open_database,
+    tls_material,
+    token_verifier,
+)
 from portcert_runtime.hosting import ServiceHost, database_probe
+from portcert_runtime.pki import grpc_server_credentials
 from portcert_runtime.rpc import ServiceInterceptor
 from portcert_runtime.settings import Settings
 
@@ -31,7 +35,7 @@ async def run_certifier(settings: Settings, stop: asyncio.Event) -> None:
     database = await open_database(settings)
     audit = AuditLog(SERVICE_NAME)
     signer = SigningKey.load_or_create(settings.resolved_signing_key_file)
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = await open_blob_store(settings)
     host = ServiceHost(
         SERVICE_NAME,
         interceptors=[
@@ -58,7 +62,10 @@ async def run_certifier(settings: Settings, stop: asyncio.Event) -> None:
         (audit_service_pb2, "AuditService"),
     ):
         host.expose(module.DESCRIPTOR.services_by_name[name].full_name)
-    port = host.add_port(f"{settings.host}:{settings.certifier_port}", None)
+    port = host.add_port(
+        f"{settings.host}:{settings.certifier_port}",
+        grpc_server_credentials(tls_material(settings, SERVICE_NAME)),
+    )
     sealer = asyncio.create_task(run_sealer(database.writer, stop))
     await host.start()
     await audit.record(

@@ -6,9 +6,9 @@ from datetime import UTC
 
 import grpc
 from google.protobuf import timestamp_pb2
+
 from portcert.audit.v1 import audit_service_pb2 as pb
 from portcert.audit.v1 import audit_service_pb2_grpc as pb_grpc
-
 from portcert_runtime import audit
 from portcert_runtime.auth import Role
 from portcert_runtime.database import Database

@@ -12,9 +12,6 @@ from typing import Any
 import grpc
 from google.api import httpbody_pb2
 from google.protobuf import json_format, timestamp_pb2
-from portcert.certification.v1 import certification_service_pb2 as pb
-from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
-from portcert.verification.v1 import verification_pb2
 from stdnum import iso6346
 
 from certifier import store
@@ -37,10 +34,18 @@ from certifier.signing import (
     sign_claims,
     verify_signature,
 )
+from portcert.certification.v1 import certification_service_pb2 as pb
+from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
+from portcert.verification.v1 import verification_pb2
 from portcert_runtime import metrics
 from portcert_runtime.audit import Actor, AuditLog, EventType
 from portcert_runtime.auth import Role
-from portcert_runtime.blobs import BlobNotFound, BlobStore, certification_pdf_key
+from portcert_runtime.blobs import (
+    BlobNotFound,
+    BlobStore,
+    PresignedDownloads,
+    certification_pdf_key,
+)
 from portcert_runtime.database import Database
 from portcert_runtime.errors import (
     FailedPrecondition,
@@ -222,9 +227,12 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
             container_id=stored.certification.container_id,
             certification_id=stored.certification.certification_id,
         )
-        return pb.GetCertificationResponse(
-            certification=_to_proto(stored, datetime.now(UTC))
-        )
+        certification = _to_proto(stored, datetime.now(UTC))
+        if isinstance(self._blobs, PresignedDownloads):
+            certification.pdf_download_url = await self._blobs.presigned_url(
+                certification_pdf_key(certification.certification_id)
+            )
+        return pb.GetCertificationResponse(certification=certification)
 
     async def RevokeCertification(
         self, request: pb.RevokeCertificationRequest, context: grpc.aio.ServicerContext

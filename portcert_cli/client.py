@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
 from portcert.certification.v1 import certification_service_pb2 as cert_pb
 from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
 from portcert.verification.v1 import verification_pb2 as pb
@@ -85,15 +86,14 @@ def format_certification(certification: cert_pb.Certification) -> str:
 
 
 async def submit_and_follow(
-    verifier_address: str,
-    certifier_address: str,
+    gateway_address: str,
     token: str,
     request: service_pb.SubmitVerificationRequest,
     follow: bool,
 ) -> AsyncIterator[str]:
-    """Submit ``request``; yield lines describing its progress."""
+    """Submit ``request`` through the gateway; yield lines describing its progress."""
     metadata = (("authorization", f"Bearer {token}"),)
-    async with grpc.aio.insecure_channel(verifier_address) as channel:
+    async with grpc.aio.insecure_channel(gateway_address) as channel:
         verifier = service_grpc.VerificationServiceStub(channel)
         accepted = await verifier.SubmitVerification(request, metadata=metadata)
         yield f"accepted request {accepted.request_id}"
@@ -106,9 +106,8 @@ async def submit_and_follow(
         ):
             final = update.state
             yield format_state(update.state)
-    if final is None or not final.certification_id:
-        return
-    async with grpc.aio.insecure_channel(certifier_address) as channel:
+        if final is None or not final.certification_id:
+            return
         certifier = cert_grpc.CertificationServiceStub(channel)
         response = await certifier.GetCertification(
             cert_pb.GetCertificationRequest(certification_id=final.certification_id),

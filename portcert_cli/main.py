@@ -36,7 +36,7 @@ def cli() -> None:
 @cli.command()
 @click.option(
     "--services",
-    default=",".join(("certifier", "verifier", "worker")),
+    default=",".join(("certifier", "verifier", "worker", "gateway")),
     show_default=True,
     help="Comma-separated services to run.",
 )
@@ -54,7 +54,9 @@ def up(services: str) -> None:
 
 
 @cli.command()
-@click.argument("service", type=click.Choice(["verifier", "worker", "certifier"]))
+@click.argument(
+    "service", type=click.Choice(["verifier", "worker", "certifier", "gateway"])
+)
 def serve(service: str) -> None:
     """Run one service in the foreground (what Kubernetes pods run)."""
     settings = _settings()
@@ -66,12 +68,14 @@ async def _serve(service: str, settings: Settings) -> None:
     import signal
 
     from certifier.app import run_certifier
+    from gateway.app import run_gateway
     from verifier.app import run_verifier, run_worker
 
     runners = {
         "verifier": run_verifier,
         "worker": run_worker,
         "certifier": run_certifier,
+        "gateway": run_gateway,
     }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,8 +126,7 @@ def submit(request_file: Path, bearer: str | None, follow: bool) -> None:
 
     async def run() -> None:
         async for line in submit_and_follow(
-            f"{settings.host}:{settings.verifier_port}",
-            settings.certifier_target,
+            f"{settings.gateway_host}:{settings.gateway_port}",
             bearer,
             request,
             follow,

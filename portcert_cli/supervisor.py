@@ -12,46 +12,108 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import click
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from portcert_runtime.bootstrap import development_issuer
+from certifier.signing import SigningKey
+from portcert_runtime.bootstrap import development_issuer, tls_material
 from portcert_runtime.database import (
     migrate,
     start_embedded_postgres,
     stop_embedded_postgres,
 )
+from portcert_runtime.pki import grpc_channel_credentials
 from portcert_runtime.settings import Settings
 from portcert_runtime.waiting import wait_for_event
 
 logger = logging.getLogger(__name__)
 
-SERVICES = ("certifier", "verifier", "worker")
+SERVICES = ("certifier", "verifier", "worker", "gateway")
 _STOP_GRACE_SECONDS = 15.0
 _READY_TIMEOUT_SECONDS = 30.0
 _RESTART_DELAY_SECONDS = 1.0
 
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
 
 @dataclass(frozen=True)
 class ServicePlan:
-    """How to start one child and where it listens."""
+    """How to start one child, how to tell it is ready, what to tell the user."""
 
     name: str
-    address: str | None
+    description: str
+    ready: ReadinessCheck | None
+
+
+def _grpc_readiness(
+    target: str, credentials: grpc.ChannelCredentials
+) -> ReadinessCheck:
+    async def check() -> bool:
+        async with grpc.aio.secure_channel(target, credentials) as channel:
+            try:
+                response = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="readiness"), timeout=1
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    return check
+
+
+def _http_readiness(url: str) -> ReadinessCheck:
+    def status() -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return int(response.status)
+        except (OSError, urllib.error.HTTPError):
+            return 0
+
+    async def check() -> bool:
+        return await asyncio.to_thread(status) == HTTPStatus.OK
+
+    return check
 
 
 def plan(settings: Settings, names: Sequence[str]) -> list[ServicePlan]:
-    """The children to start, certifier first so the worker finds it."""
-    addresses = {
-        "verifier": f"{settings.host}:{settings.verifier_port}",
-        "certifier": f"{settings.host}:{settings.certifier_port}",
-        "worker": None,
+    """The children to start, in an order where each finds what it needs."""
+    operations = grpc_channel_credentials(tls_material(settings, "operations"))
+    public = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    plans = {
+        "certifier": ServicePlan(
+            "certifier",
+            f"gRPC with mTLS on {settings.certifier_target}",
+            _grpc_readiness(settings.certifier_target, operations),
+        ),
+        "verifier": ServicePlan(
+            "verifier",
+            f"gRPC with mTLS on {settings.verifier_target}",
+            _grpc_readiness(settings.verifier_target, operations),
+        ),
+        "worker": ServicePlan("worker", "consuming verification jobs", None),
+        "gateway": ServicePlan(
+            "gateway", f"REST and gRPC on {public}", _http_readiness(f"{public}/ready")
+        ),
     }
-    return [ServicePlan(name, addresses[name]) for name in SERVICES if name in names]
+    return [plans[name] for name in SERVICES if name in names]
+
+
+async def wait_until_ready(
+    check: ReadinessCheck, name: str, deadline_seconds: float = _READY_TIMEOUT_SECONDS
+) -> None:
+    """Poll ``check`` until it passes or the deadline passes."""
+    deadline = asyncio.get_running_loop().time() + deadline_seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{name} not ready after {deadline_seconds:.0f} s")
+        await asyncio.sleep(0.1)
 
 
 class _Child:
@@ -85,29 +147,6 @@ class _Child:
             await self.process.wait()
 
 
-async def wait_until_serving(
-    address: str, deadline_seconds: float = _READY_TIMEOUT_SECONDS
-) -> None:
-    """Poll the readiness health of the server at ``address``."""
-    deadline = asyncio.get_running_loop().time() + deadline_seconds
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                response = await stub.Check(
-                    health_pb2.HealthCheckRequest(service="readiness"), timeout=1
-                )
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(
-                    f"{address} not ready after {deadline_seconds:.0f} s"
-                )
-            await asyncio.sleep(0.1)
-
-
 async def run_system(
     settings: Settings, names: Sequence[str], environ: Mapping[str, str]
 ) -> None:
@@ -124,14 +163,15 @@ async def run_system(
         )
         environment["PORTCERT_DATABASE_URL"] = url
         await migrate(url)
-    # Keys are created here, once, so that children never race to create them.
+    # Keys and certificates are created here, once, before any child needs them.
     development_issuer(settings)
+    SigningKey.load_or_create(settings.resolved_signing_key_file)
     children = [_Child(service, environment) for service in plan(settings, names)]
     try:
         for child in children:
             await child.start()
-            if child.service.address:
-                await wait_until_serving(child.service.address)
+            if child.service.ready is not None:
+                await wait_until_ready(child.service.ready, child.service.name)
         _announce(settings, children)
         await _supervise(children, stop)
     finally:
@@ -162,16 +202,13 @@ async def _supervise(children: list[_Child], stop: asyncio.Event) -> None:
 def _announce(settings: Settings, children: list[_Child]) -> None:
     lines = ["portcert is running (Ctrl-C stops it):"]
     for child in children:
-        where = (
-            f"gRPC on {child.service.address}" if child.service.address else "running"
-        )
-        lines.append(f"  {child.service.name:<10} {where}")
+        lines.append(f"  {child.service.name:<10} {child.service.description}")
     database = (
         "embedded PostgreSQL"
         if settings.uses_embedded_database
         else "external PostgreSQL"
     )
     lines.append(f"  database   {database}, data in {settings.data_dir.resolve()}")
-    if settings.host in ("127.0.0.1", "localhost", "::1"):
-        lines.append("  services accept plaintext on loopback only")
+    if settings.gateway_host in ("127.0.0.1", "localhost", "::1"):
+        lines.append("  the gateway serves plaintext, on loopback only")
     click.echo("\n".join(lines))

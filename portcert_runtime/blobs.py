@@ -10,7 +10,7 @@ import asyncio
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class BlobNotFound(Exception):
@@ -28,6 +28,16 @@ class BlobStore(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class PresignedDownloads(Protocol):
+    """A blob store that hands out short-lived download URLs."""
+
+    async def presigned_url(
+        self, key: str, expires_in_seconds: int | None = None
+    ) -> str:
+        """A URL that downloads ``key`` with a plain GET until it expires."""
 
 
 def certification_pdf_key(certification_id: str) -> str:

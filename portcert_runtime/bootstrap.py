@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from portcert_runtime.auth import DevelopmentTokenIssuer, TokenVerifier
+from portcert_runtime.blobs import BlobStore, LocalBlobStore
 from portcert_runtime.database import Database
+from portcert_runtime.pki import TlsMaterial, ensure_development_pki
+from portcert_runtime.s3 import S3BlobStore
 from portcert_runtime.settings import Settings, SettingsError
 
 
@@ -30,6 +33,22 @@ async def open_database(settings: Settings) -> Database:
     )
 
 
+async def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store that ``blob_backend`` names: a local directory or S3."""
+    if settings.blob_backend == "local":
+        return LocalBlobStore(settings.blob_dir)
+    # The settings validator guarantees a bucket whenever the backend is s3.
+    assert settings.s3_bucket is not None
+    return await S3BlobStore.open(
+        settings.s3_bucket,
+        settings.s3_region,
+        settings.s3_endpoint_url,
+        kms_key_id=settings.s3_kms_key_id,
+        key_prefix=settings.s3_key_prefix,
+        presign_seconds=settings.s3_presign_seconds,
+    )
+
+
 def development_issuer(settings: Settings) -> DevelopmentTokenIssuer:
     """The local token issuer of the embedded default."""
     return DevelopmentTokenIssuer(
@@ -48,3 +67,35 @@ def token_verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier(
         jwks, issuer=settings.token_issuer, audience=settings.token_audience
     )
+
+
+# Processes that hold a certificate: the two servers, and their clients. The
+# "operations" identity is for people and tools that reach a service directly
+# (health checks from `portcert up`, grpcurl).
+SERVER_IDENTITIES = ("verifier", "certifier")
+CLIENT_IDENTITIES = ("gateway", "verification-worker", "operations")
+
+
+def tls_material(settings: Settings, identity: str) -> TlsMaterial:
+    """The CA, certificate and key a process presents for mTLS.
+
+    With ``PORTCERT_TLS_DIR`` the files must already be there (issued by the
+    platform's CA); without it a development CA under the data directory
+    issues them on first use.
+    """
+    if settings.tls_dir is None:
+        pki = ensure_development_pki(
+            settings.data_dir / "pki",
+            server_names=SERVER_IDENTITIES,
+            client_names=CLIENT_IDENTITIES,
+        )
+        return pki.for_service(identity)
+    material = TlsMaterial(
+        ca_cert=settings.tls_dir / "ca.crt",
+        cert=settings.tls_dir / f"{identity}.crt",
+        key=settings.tls_dir / f"{identity}.key",
+    )
+    for path in (material.ca_cert, material.cert, material.key):
+        if not path.is_file():
+            raise SettingsError(f"PORTCERT_TLS_DIR: {path} is missing")
+    return material

@@ -33,6 +33,7 @@ from portcert_runtime.errors import (
     PortcertError,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
 )
 from portcert_runtime.logs import request_id_var, trace_id_var
 
@@ -106,6 +107,28 @@ def _status_for(error: PortcertError) -> status_pb2.Status:
 
 
 _INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+
+# Infrastructure failures a caller can retry, translated at this one boundary.
+_UNAVAILABLE_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def error_status(error: Exception, method: str) -> status_pb2.Status:
+    """The status a caller gets for ``error``; unexpected errors are logged."""
+    if isinstance(error, PortcertError):
+        return _status_for(error)
+    if isinstance(error, _UNAVAILABLE_ERRORS):
+        logger.warning(
+            "backend unavailable", extra={"method": method, "error": str(error)}
+        )
+        return _status_for(Unavailable("a backend is unavailable; retry later"))
+    logger.error("unhandled error", extra={"method": method}, exc_info=error)
+    return _INTERNAL
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -194,11 +217,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             try:
                 await self._enter(method, policy, context)
                 return await inner(request, context)
-            except PortcertError as err:
-                failure = _status_for(err)
-            except Exception:
-                logger.exception("unhandled error", extra={"method": method})
-                failure = _INTERNAL
+            except Exception as err:  # noqa: BLE001 - the RPC boundary
+                failure = error_status(err, method)
             finally:
                 _log_call(method, failure, started)
             await context.abort_with_status(rpc_status.to_status(failure))
@@ -221,11 +241,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 await self._enter(method, policy, context)
                 async for response in inner(request, context):
                     yield response
-            except PortcertError as err:
-                failure = _status_for(err)
-            except Exception:
-                logger.exception("unhandled error", extra={"method": method})
-                failure = _INTERNAL
+            except Exception as err:  # noqa: BLE001 - the RPC boundary
+                failure = error_status(err, method)
             finally:
                 _log_call(method, failure, started)
             if failure is not None:

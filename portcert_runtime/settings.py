@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ADDRESS_PATTERN = r"^$|^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$"
 
 
 class SettingsError(Exception):
@@ -57,8 +66,15 @@ class Settings(BaseSettings):
     verifier_port: int = Field(default=50051, ge=0, le=65535)
     certifier_port: int = Field(default=50052, ge=0, le=65535)
     gateway_port: int = Field(default=8080, ge=0, le=65535)
+    verifier_address: str = Field(
+        default="",
+        pattern=_ADDRESS_PATTERN,
+        description="host:port of the verifier as seen by the gateway; "
+        "defaults to host:verifier_port.",
+    )
     certifier_address: str = Field(
         default="",
+        pattern=_ADDRESS_PATTERN,
         description="host:port of the certifier as seen by the worker; "
         "defaults to host:certifier_port.",
     )
@@ -79,6 +95,57 @@ class Settings(BaseSettings):
         "issuer whose key is created under data_dir.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    tls_dir: Path | None = Field(
+        default=None,
+        description="Directory with ca.crt and <name>.crt/<name>.key for each "
+        "process (mTLS between gateway and services); unset creates a "
+        "development CA under data_dir/pki.",
+    )
+    gateway_host: str = Field(
+        default="127.0.0.1", description="Interface of the public gateway port."
+    )
+    gateway_admin_port: int = Field(default=9901, ge=0, le=65535)
+    submissions_per_minute: int = Field(
+        default=100, ge=1, description="Per-user submission rate limit."
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for rate limits shared by all replicas; unset keeps "
+        "the limits in each verifier process.",
+    )
+    blob_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where PDFs and documents are kept: data_dir or an S3 bucket.",
+    )
+    s3_bucket: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=63,
+        pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
+        description="Bucket of the S3 blob store; required when blob_backend is s3.",
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="Region of the bucket; unset takes the standard AWS chain's.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Endpoint of an S3-compatible store; unset uses AWS S3.",
+    )
+    s3_kms_key_id: str | None = Field(
+        default=None,
+        description="KMS key for SSE-KMS; unset encrypts with SSE-S3 (AES256).",
+    )
+    s3_key_prefix: str = Field(
+        default="", description="Prefix put before every object key."
+    )
+    s3_presign_seconds: int = Field(
+        default=300,
+        ge=60,
+        le=3600,
+        description="Lifetime of pre-signed download URLs.",
+    )
 
     @field_validator("database_url", "database_reader_url")
     @classmethod
@@ -89,10 +156,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// or postgres://")
         return value
 
+    @model_validator(mode="after")
+    def _s3_bucket_when_s3(self) -> Settings:
+        if self.blob_backend == "s3" and not self.s3_bucket:
+            raise PydanticCustomError(
+                "missing_setting",
+                "PORTCERT_S3_BUCKET: required when PORTCERT_BLOB_BACKEND is s3",
+            )
+        return self
+
     @property
     def uses_embedded_database(self) -> bool:
         """Whether portcert must start its own PostgreSQL."""
         return self.database_url is None
+
+    @property
+    def verifier_target(self) -> str:
+        """Address the gateway dials to reach the verifier."""
+        return self.verifier_address or f"{self.host}:{self.verifier_port}"
 
     @property
     def certifier_target(self) -> str:
@@ -149,6 +230,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as err:
         problems = [
             f"PORTCERT_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            # Errors across fields name their variables in the message itself.
+            else error["msg"]
             for error in err.errors()
         ]
         # pydantic's own report repeats every value; the summary above says

@@ -7,20 +7,23 @@ import logging
 import time
 
 import grpc
+
 from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
 from portcert.verification.v1 import verification_service_pb2 as service_pb
 from portcert.verification.v1 import verification_service_pb2_grpc as service_grpc
-
 from portcert_runtime.audit import Actor, AuditLog, EventType
 from portcert_runtime.auth import Role
 from portcert_runtime.bootstrap import (
     database_url,
     development_issuer,
     open_database,
+    tls_material,
     token_verifier,
 )
 from portcert_runtime.hosting import ServiceHost, database_probe
+from portcert_runtime.pki import grpc_channel_credentials, grpc_server_credentials
 from portcert_runtime.queue import PostgresJobQueue
+from portcert_runtime.rate_limits import SubmissionRateLimiter
 from portcert_runtime.rpc import ServiceInterceptor
 from portcert_runtime.settings import Settings
 from verifier.reference import ReferenceData
@@ -55,12 +58,23 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
     )
     service_grpc.add_VerificationServiceServicer_to_server(
         VerificationService(
-            database, PostgresJobQueue(database_url(settings)), feed, audit
+            database,
+            PostgresJobQueue(database_url(settings)),
+            feed,
+            audit,
+            SubmissionRateLimiter(
+                settings.submissions_per_minute,
+                settings.redis_url.get_secret_value() if settings.redis_url else None,
+            ),
+            stopping=stop,
         ),
         host.server,
     )
     host.expose(service_pb.DESCRIPTOR.services_by_name["VerificationService"].full_name)
-    port = host.add_port(f"{settings.host}:{settings.verifier_port}", None)
+    port = host.add_port(
+        f"{settings.host}:{settings.verifier_port}",
+        grpc_server_credentials(tls_material(settings, SERVICE_NAME)),
+    )
     await host.start()
     await audit.record(
         database.writer, EventType.SERVICE_STARTED, Actor.system(SERVICE_NAME)
@@ -100,7 +114,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     reference = await asyncio.to_thread(ReferenceData.load)
     database = await open_database(settings)
     audit = AuditLog(WORKER_NAME)
-    channel = grpc.aio.insecure_channel(settings.certifier_target)
+    channel = grpc.aio.secure_channel(
+        settings.certifier_target,
+        grpc_channel_credentials(tls_material(settings, WORKER_NAME)),
+    )
     worker = VerificationWorker(
         database,
         reference,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 import grpc
 import rfc8785
 from google.protobuf import timestamp_pb2
+
 from portcert.verification.v1 import (
     verification_pb2 as pb,
 )
@@ -19,7 +21,6 @@ from portcert.verification.v1 import (
 from portcert.verification.v1 import (
     verification_service_pb2_grpc as service_grpc,
 )
-
 from portcert_runtime import metrics
 from portcert_runtime.audit import Actor, AuditLog, EventType
 from portcert_runtime.auth import Role
@@ -29,10 +30,12 @@ from portcert_runtime.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    Unavailable,
 )
 from portcert_runtime.queue import JobQueue, VerificationJob
-from portcert_runtime.rpc import MethodPolicy, caller
-from portcert_runtime.waiting import wait_for_event
+from portcert_runtime.rate_limits import SubmissionRateLimiter
+from portcert_runtime.rpc import MethodPolicy, caller, error_status
+from portcert_runtime.waiting import wait_for_any
 from verifier import store
 from verifier.conversion import (
     outcome_from_json,
@@ -100,13 +103,25 @@ class VerificationService(service_grpc.VerificationServiceServicer):
     """Validates and queues requests; serves their status."""
 
     def __init__(
-        self, database: Database, queue: JobQueue, feed: StatusFeed, audit: AuditLog
+        self,
+        database: Database,
+        queue: JobQueue,
+        feed: StatusFeed,
+        audit: AuditLog,
+        rate_limiter: SubmissionRateLimiter,
+        stopping: asyncio.Event,
     ) -> None:
-        """Create over the shared database, job queue and status feed."""
+        """Create over the shared database, job queue and status feed.
+
+        ``stopping`` is set when the server starts draining, so that open
+        status streams end with an explicit error instead of being cut.
+        """
         self._database = database
         self._queue = queue
         self._feed = feed
         self._audit = audit
+        self._rate_limiter = rate_limiter
+        self._stopping = stopping
 
     async def SubmitVerification(
         self,
@@ -125,6 +140,8 @@ class VerificationService(service_grpc.VerificationServiceServicer):
             )
             if existing is not None:
                 return _replay(key, digest, *existing)
+        # Replays above are free; only new requests count against the limit.
+        await self._rate_limiter.acquire(principal.subject)
         new = store.NewRequest(
             request_id=uuid.uuid4(),
             submitted_by=principal.subject,
@@ -193,25 +210,38 @@ class VerificationService(service_grpc.VerificationServiceServicer):
     ) -> AsyncIterator[service_pb.WatchVerificationStatusResponse]:
         """Stream the state on every change until it is final."""
         request_id = _parse_request_id(request.request_id)
+        # Errors before the first message reach REST clients as a plain HTTP
+        # error; later ones as a last event that carries the error.
+        stored = await self._load(request_id)
         metrics.STATUS_WATCHERS.inc()
         try:
-            # Subscribe before the first read so no change slips between them.
-            async with self._feed.subscribe(request_id) as changed:
-                last_sent = None
-                while True:
-                    changed.clear()
-                    stored = await self._load(request_id)
-                    state = (stored.status, stored.updated_at)
-                    if state != last_sent:
-                        last_sent = state
-                        yield service_pb.WatchVerificationStatusResponse(
-                            state=_state_to_proto(stored)
-                        )
-                    if stored.status.is_final:
-                        return
-                    await wait_for_event(changed, _WATCH_POLL_SECONDS)
+            async for state in self._follow(request_id, stored):
+                yield service_pb.WatchVerificationStatusResponse(state=state)
+        except Exception as err:
+            status = error_status(err, "WatchVerificationStatus")
+            yield service_pb.WatchVerificationStatusResponse(error=status)
+            raise
         finally:
             metrics.STATUS_WATCHERS.dec()
+
+    async def _follow(
+        self, request_id: uuid.UUID, stored: store.StoredRequest
+    ) -> AsyncIterator[pb.VerificationState]:
+        # Subscribe before re-reading so that no change slips in between.
+        async with self._feed.subscribe(request_id) as changed:
+            stored = await self._load(request_id)
+            last_sent = None
+            while True:
+                if (stored.status, stored.updated_at) != last_sent:
+                    last_sent = (stored.status, stored.updated_at)
+                    yield _state_to_proto(stored)
+                if stored.status.is_final:
+                    return
+                await wait_for_any([changed, self._stopping], _WATCH_POLL_SECONDS)
+                if self._stopping.is_set():
+                    raise Unavailable("the server is shutting down; watch again")
+                changed.clear()
+                stored = await self._load(request_id)
 
     async def _load(self, request_id: uuid.UUID) -> store.StoredRequest:
         # Read from the writer: a caller following its own submission must

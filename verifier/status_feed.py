@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from portcert_runtime.waiting import wait_for_event
+from portcert_runtime.waiting import wait_for_any, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -80,18 +80,9 @@ class StatusFeed:
             try:
                 await connection.add_listener(CHANNEL, self._on_notice)
                 self._wake_all()
-                await _first(stop.wait(), lost.wait())
+                await wait_for_any([stop, lost], None)
             finally:
                 if not connection.is_closed():
                     await connection.close()
             if lost.is_set() and not stop.is_set():
                 logger.warning("status feed lost its connection; reconnecting")
-
-
-async def _first(*awaitables: object) -> None:
-    tasks = [asyncio.ensure_future(a) for a in awaitables]  # type: ignore[call-overload]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
+
 from portcert.certification.v1 import certification_service_pb2 as cert_pb
 from portcert.certification.v1 import certification_service_pb2_grpc as cert_grpc
-
 from portcert_runtime import metrics
 from portcert_runtime.audit import Actor, AuditLog, EventType, Outcome
 from portcert_runtime.database import Database

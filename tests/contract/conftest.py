@@ -6,9 +6,10 @@ import hashlib
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from stdnum import iso6346
+
 from portcert.verification.v1 import verification_pb2 as pb
 from portcert.verification.v1 import verification_service_pb2 as service_pb
-from stdnum import iso6346
 
 CONTAINER_ID = "MSCU123456" + iso6346.calc_check_digit("MSCU123456")
 

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from portcert.verification.v1 import verification_pb2 as pb
 from portcert.verification.v1 import verification_service_pb2 as service_pb
-
 from verifier.conversion import (
     outcome_from_json,
     outcome_to_json,

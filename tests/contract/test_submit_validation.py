@@ -9,9 +9,9 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from portcert.verification.v1 import verification_pb2 as pb
 from portcert.verification.v1 import verification_service_pb2 as service_pb
-
 from portcert_runtime.errors import InvalidArgument
 from verifier.conversion import MAX_MANIFEST_ITEMS, submission_from_proto
 from verifier.model import DocumentKind, Priority, Submission, WeightUnit

@@ -26,15 +26,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from portcert.certification.v1 import (
-    certification_service_pb2,
-    certification_service_pb2_grpc,
-)
-from portcert.verification.v1 import (
-    verification_pb2,
-    verification_service_pb2,
-    verification_service_pb2_grpc,
-)
 
 from gateway.config import (
     GatewayConfig,
@@ -50,6 +41,15 @@ from gateway.envoy import (
     validate_config,
     write_config,
 )
+from portcert.certification.v1 import (
+    certification_service_pb2,
+    certification_service_pb2_grpc,
+)
+from portcert.verification.v1 import (
+    verification_pb2,
+    verification_service_pb2,
+    verification_service_pb2_grpc,
+)
 from portcert_runtime.pki import (
     DevelopmentPki,
     TlsMaterial,
@@ -60,7 +60,7 @@ from portcert_runtime.pki import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DESCRIPTOR_SET = ROOT / "gen" / "portcert_descriptor.binpb"
+DESCRIPTOR_SET = ROOT / "gen" / "portcert" / "descriptor.binpb"
 ISSUER = "https://issuer.portcert.test"
 AUDIENCE = "portcert"
 KNOWN_REQUEST_ID = "0b9d6a4e-3c1f-4d7e-9a51-2f8c7e6d5b40"

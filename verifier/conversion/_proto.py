@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from portcert.verification.v1 import verification_pb2 as pb
-
 from verifier.model import (
     CheckOutcome,
     CheckType,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from google.protobuf import timestamp_pb2
+
 from portcert.verification.v1 import verification_pb2 as pb
 from portcert.verification.v1 import verification_service_pb2 as service_pb
-
 from portcert_runtime.errors import FieldViolation, InvalidArgument
 from verifier.model import (
     Document,

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from portcert.verification.v1 import verification_pb2 as portcert_dot_verification_dot_v1_dot_verification__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5portcert/certification/v1/certification_service.proto\x12\x19portcert.certification.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+portcert/verification/v1/verification.proto\"`\n\nRevocation\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x12\n\nrevoked_by\x18\x02 \x01(\t\x12.\n\nrevoked_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x05\n\rCertification\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tissued_by\x18\x06 \x01(\t\x12\x17\n\x0fissuing_officer\x18\x07 \x01(\t\x12\x1a\n\x12issuing_officer_id\x18\x08 \x01(\t\x12I\n\x13verification_result\x18\t \x01(\x0b\x32,.portcert.verification.v1.VerificationResult\x12\x19\n\x11\x64igital_signature\x18\n \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x0b \x01(\t\x12\x16\n\x0esigning_key_id\x18\x0c \x01(\t\x12\x1b\n\x13\x63\x65rtificate_pdf_uri\x18\r \x01(\t\x12>\n\x06status\x18\x0e \x01(\x0e\x32..portcert.certification.v1.CertificationStatus\x12\x39\n\nrevocation\x18\x0f \x01(\x0b\x32%.portcert.certification.v1.Revocation\x12H\n\x08metadata\x18\x10 \x03(\x0b\x32\x36.portcert.certification.v1.Certification.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x90\x01\n\x19IssueCertificationRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12I\n\x13verification_result\x18\x03 \x01(\x0b\x32,.portcert.verification.v1.VerificationResult\"]\n\x1aIssueCertificationResponse\x12?\n\rcertification\x18\x01 \x01(\x0b\x32(.portcert.certification.v1.Certification\"3\n\x17GetCertificationRequest\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\"[\n\x18GetCertificationResponse\x12?\n\rcertification\x18\x01 \x01(\x0b\x32(.portcert.certification.v1.Certification\"F\n\x1aRevokeCertificationRequest\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"^\n\x1bRevokeCertificationResponse\x12?\n\rcertification\x18\x01 \x01(\x0b\x32(.portcert.certification.v1.Certification\"X\n\x19ListCertificationsRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"w\n\x1aListCertificationsResponse\x12@\n\x0e\x63\x65rtifications\x18\x01 \x03(\x0b\x32(.portcert.certification.v1.Certification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x1aGetCertificationPdfRequest\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\"\x18\n\x16ListSigningKeysRequest\"T\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x0b\n\x03jwk\x18\x03 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x04 \x01(\t\"V\n\x17ListSigningKeysResponse\x12;\n\x0csigning_keys\x18\x01 \x03(\x0b\x32%.portcert.certification.v1.SigningKey\"7\n\x1aVerifyCertificationRequest\x12\x19\n\x11\x64igital_signature\x18\x01 \x01(\t\"\x98\x01\n\x1bVerifyCertificationResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x17\n\x0fsignature_valid\x18\x02 \x01(\x08\x12?\n\rcertification\x18\x03 \x01(\x0b\x32(.portcert.certification.v1.Certification\x12\x10\n\x08problems\x18\x04 \x03(\t*\xa0\x01\n\x13\x43\x65rtificationStatus\x12$\n CERTIFICATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43\x45RTIFICATION_STATUS_ACTIVE\x10\x01\x12 \n\x1c\x43\x45RTIFICATION_STATUS_REVOKED\x10\x02\x12 \n\x1c\x43\x45RTIFICATION_STATUS_EXPIRED\x10\x03\x32\xaf\t\n\x14\x43\x65rtificationService\x12\x81\x01\n\x12IssueCertification\x12\x34.portcert.certification.v1.IssueCertificationRequest\x1a\x35.portcert.certification.v1.IssueCertificationResponse\x12\xad\x01\n\x10GetCertification\x12\x32.portcert.certification.v1.GetCertificationRequest\x1a\x33.portcert.certification.v1.GetCertificationResponse\"0\x82\xd3\xe4\x93\x02*\x12(/api/v1/certification/{certification_id}\x12\xc0\x01\n\x13RevokeCertification\x12\x35.portcert.certification.v1.RevokeCertificationRequest\x1a\x36.portcert.certification.v1.RevokeCertificationResponse\":\x82\xd3\xe4\x93\x02\x34\"//api/v1/certification/{certification_id}/revoke:\x01*\x12\xbb\x01\n\x12ListCertifications\x12\x34.portcert.certification.v1.ListCertificationsRequest\x1a\x35.portcert.certification.v1.ListCertificationsResponse\"8\x82\xd3\xe4\x93\x02\x32\x12\x30/api/v1/containers/{container_id}/certifications\x12\x98\x01\n\x13GetCertificationPdf\x12\x35.portcert.certification.v1.GetCertificationPdfRequest\x1a\x14.google.api.HttpBody\"4\x82\xd3\xe4\x93\x02.\x12,/api/v1/certification/{certification_id}/pdf\x12\x96\x01\n\x0fListSigningKeys\x12\x31.portcert.certification.v1.ListSigningKeysRequest\x1a\x32.portcert.certification.v1.ListSigningKeysResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/signing-keys\x12\xad\x01\n\x13VerifyCertification\x12\x35.portcert.certification.v1.VerifyCertificationRequest\x1a\x36.portcert.certification.v1.VerifyCertificationResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/api/v1/certification/verify:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5portcert/certification/v1/certification_service.proto\x12\x19portcert.certification.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+portcert/verification/v1/verification.proto\"`\n\nRevocation\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x12\n\nrevoked_by\x18\x02 \x01(\t\x12.\n\nrevoked_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc2\x05\n\rCertification\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tissued_by\x18\x06 \x01(\t\x12\x17\n\x0fissuing_officer\x18\x07 \x01(\t\x12\x1a\n\x12issuing_officer_id\x18\x08 \x01(\t\x12I\n\x13verification_result\x18\t \x01(\x0b\x32,.portcert.verification.v1.VerificationResult\x12\x19\n\x11\x64igital_signature\x18\n \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x0b \x01(\t\x12\x16\n\x0esigning_key_id\x18\x0c \x01(\t\x12\x1b\n\x13\x63\x65rtificate_pdf_uri\x18\r \x01(\t\x12>\n\x06status\x18\x0e \x01(\x0e\x32..portcert.certification.v1.CertificationStatus\x12\x39\n\nrevocation\x18\x0f \x01(\x0b\x32%.portcert.certification.v1.Revocation\x12H\n\x08metadata\x18\x10 \x03(\x0b\x32\x36.portcert.certification.v1.Certification.MetadataEntry\x12\x18\n\x10pdf_download_url\x18\x11 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x90\x01\n\x19IssueCertificationRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12I\n\x13verification_result\x18\x03 \x01(\x0b\x32,.portcert.verification.v1.VerificationResult\"]\n\x1aIssueCertificationResponse\x12?\n\rcertification\x18\x01 \x01(\x0b\x32(.portcert.certification.v1.Certification\"3\n\x17GetCertificationRequest\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\"[\n\x18GetCertificationResponse\x12?\n\rcertification\x18\x01 \x01(\x0b\x32(.portcert.certification.v1.Certification\"F\n\x1aRevokeCertificationRequest\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"^\n\x1bRevokeCertificationResponse\x12?\n\rcertification\x18\x01 \x01(\x0b\x32(.portcert.certification.v1.Certification\"X\n\x19ListCertificationsRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"w\n\x1aListCertificationsResponse\x12@\n\x0e\x63\x65rtifications\x18\x01 \x03(\x0b\x32(.portcert.certification.v1.Certification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x1aGetCertificationPdfRequest\x12\x18\n\x10\x63\x65rtification_id\x18\x01 \x01(\t\"\x18\n\x16ListSigningKeysRequest\"T\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x0b\n\x03jwk\x18\x03 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x04 \x01(\t\"V\n\x17ListSigningKeysResponse\x12;\n\x0csigning_keys\x18\x01 \x03(\x0b\x32%.portcert.certification.v1.SigningKey\"7\n\x1aVerifyCertificationRequest\x12\x19\n\x11\x64igital_signature\x18\x01 \x01(\t\"\x98\x01\n\x1bVerifyCertificationResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x17\n\x0fsignature_valid\x18\x02 \x01(\x08\x12?\n\rcertification\x18\x03 \x01(\x0b\x32(.portcert.certification.v1.Certification\x12\x10\n\x08problems\x18\x04 \x03(\t*\xa0\x01\n\x13\x43\x65rtificationStatus\x12$\n CERTIFICATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43\x45RTIFICATION_STATUS_ACTIVE\x10\x01\x12 \n\x1c\x43\x45RTIFICATION_STATUS_REVOKED\x10\x02\x12 \n\x1c\x43\x45RTIFICATION_STATUS_EXPIRED\x10\x03\x32\xaf\t\n\x14\x43\x65rtificationService\x12\x81\x01\n\x12IssueCertification\x12\x34.portcert.certification.v1.IssueCertificationRequest\x1a\x35.portcert.certification.v1.IssueCertificationResponse\x12\xad\x01\n\x10GetCertification\x12\x32.portcert.certification.v1.GetCertificationRequest\x1a\x33.portcert.certification.v1.GetCertificationResponse\"0\x82\xd3\xe4\x93\x02*\x12(/api/v1/certification/{certification_id}\x12\xc0\x01\n\x13RevokeCertification\x12\x35.portcert.certification.v1.RevokeCertificationRequest\x1a\x36.portcert.certification.v1.RevokeCertificationResponse\":\x82\xd3\xe4\x93\x02\x34\"//api/v1/certification/{certification_id}/revoke:\x01*\x12\xbb\x01\n\x12ListCertifications\x12\x34.portcert.certification.v1.ListCertificationsRequest\x1a\x35.portcert.certification.v1.ListCertificationsResponse\"8\x82\xd3\xe4\x93\x02\x32\x12\x30/api/v1/containers/{container_id}/certifications\x12\x98\x01\n\x13GetCertificationPdf\x12\x35.portcert.certification.v1.GetCertificationPdfRequest\x1a\x14.google.api.HttpBody\"4\x82\xd3\xe4\x93\x02.\x12,/api/v1/certification/{certification_id}/pdf\x12\x96\x01\n\x0fListSigningKeys\x12\x31.portcert.certification.v1.ListSigningKeysRequest\x1a\x32.portcert.certification.v1.ListSigningKeysResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/signing-keys\x12\xad\x01\n\x13VerifyCertification\x12\x35.portcert.certification.v1.VerifyCertificationRequest\x1a\x36.portcert.certification.v1.VerifyCertificationResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/api/v1/certification/verify:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,42 +50,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFICATIONSERVICE'].methods_by_name['ListSigningKeys']._serialized_options = b'\202\323\344\223\002\026\022\024/api/v1/signing-keys'
   _globals['_CERTIFICATIONSERVICE'].methods_by_name['VerifyCertification']._loaded_options = None
   _globals['_CERTIFICATIONSERVICE'].methods_by_name['VerifyCertification']._serialized_options = b'\202\323\344\223\002!\"\034/api/v1/certification/verify:\001*'
-  _globals['_CERTIFICATIONSTATUS']._serialized_start=2236
-  _globals['_CERTIFICATIONSTATUS']._serialized_end=2396
+  _globals['_CERTIFICATIONSTATUS']._serialized_start=2262
+  _globals['_CERTIFICATIONSTATUS']._serialized_end=2422
   _globals['_REVOCATION']._serialized_start=219
   _globals['_REVOCATION']._serialized_end=315
   _globals['_CERTIFICATION']._serialized_start=318
-  _globals['_CERTIFICATION']._serialized_end=998
-  _globals['_CERTIFICATION_METADATAENTRY']._serialized_start=951
-  _globals['_CERTIFICATION_METADATAENTRY']._serialized_end=998
-  _globals['_ISSUECERTIFICATIONREQUEST']._serialized_start=1001
-  _globals['_ISSUECERTIFICATIONREQUEST']._serialized_end=1145
-  _globals['_ISSUECERTIFICATIONRESPONSE']._serialized_start=1147
-  _globals['_ISSUECERTIFICATIONRESPONSE']._serialized_end=1240
-  _globals['_GETCERTIFICATIONREQUEST']._serialized_start=1242
-  _globals['_GETCERTIFICATIONREQUEST']._serialized_end=1293
-  _globals['_GETCERTIFICATIONRESPONSE']._serialized_start=1295
-  _globals['_GETCERTIFICATIONRESPONSE']._serialized_end=1386
-  _globals['_REVOKECERTIFICATIONREQUEST']._serialized_start=1388
-  _globals['_REVOKECERTIFICATIONREQUEST']._serialized_end=1458
-  _globals['_REVOKECERTIFICATIONRESPONSE']._serialized_start=1460
-  _globals['_REVOKECERTIFICATIONRESPONSE']._serialized_end=1554
-  _globals['_LISTCERTIFICATIONSREQUEST']._serialized_start=1556
-  _globals['_LISTCERTIFICATIONSREQUEST']._serialized_end=1644
-  _globals['_LISTCERTIFICATIONSRESPONSE']._serialized_start=1646
-  _globals['_LISTCERTIFICATIONSRESPONSE']._serialized_end=1765
-  _globals['_GETCERTIFICATIONPDFREQUEST']._serialized_start=1767
-  _globals['_GETCERTIFICATIONPDFREQUEST']._serialized_end=1821
-  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_start=1823
-  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_end=1847
-  _globals['_SIGNINGKEY']._serialized_start=1849
-  _globals['_SIGNINGKEY']._serialized_end=1933
-  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_start=1935
-  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_end=2021
-  _globals['_VERIFYCERTIFICATIONREQUEST']._serialized_start=2023
-  _globals['_VERIFYCERTIFICATIONREQUEST']._serialized_end=2078
-  _globals['_VERIFYCERTIFICATIONRESPONSE']._serialized_start=2081
-  _globals['_VERIFYCERTIFICATIONRESPONSE']._serialized_end=2233
-  _globals['_CERTIFICATIONSERVICE']._serialized_start=2399
-  _globals['_CERTIFICATIONSERVICE']._serialized_end=3598
+  _globals['_CERTIFICATION']._serialized_end=1024
+  _globals['_CERTIFICATION_METADATAENTRY']._serialized_start=977
+  _globals['_CERTIFICATION_METADATAENTRY']._serialized_end=1024
+  _globals['_ISSUECERTIFICATIONREQUEST']._serialized_start=1027
+  _globals['_ISSUECERTIFICATIONREQUEST']._serialized_end=1171
+  _globals['_ISSUECERTIFICATIONRESPONSE']._serialized_start=1173
+  _globals['_ISSUECERTIFICATIONRESPONSE']._serialized_end=1266
+  _globals['_GETCERTIFICATIONREQUEST']._serialized_start=1268
+  _globals['_GETCERTIFICATIONREQUEST']._serialized_end=1319
+  _globals['_GETCERTIFICATIONRESPONSE']._serialized_start=1321
+  _globals['_GETCERTIFICATIONRESPONSE']._serialized_end=1412
+  _globals['_REVOKECERTIFICATIONREQUEST']._serialized_start=1414
+  _globals['_REVOKECERTIFICATIONREQUEST']._serialized_end=1484
+  _globals['_REVOKECERTIFICATIONRESPONSE']._serialized_start=1486
+  _globals['_REVOKECERTIFICATIONRESPONSE']._serialized_end=1580
+  _globals['_LISTCERTIFICATIONSREQUEST']._serialized_start=1582
+  _globals['_LISTCERTIFICATIONSREQUEST']._serialized_end=1670
+  _globals['_LISTCERTIFICATIONSRESPONSE']._serialized_start=1672
+  _globals['_LISTCERTIFICATIONSRESPONSE']._serialized_end=1791
+  _globals['_GETCERTIFICATIONPDFREQUEST']._serialized_start=1793
+  _globals['_GETCERTIFICATIONPDFREQUEST']._serialized_end=1847
+  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_start=1849
+  _globals['_LISTSIGNINGKEYSREQUEST']._serialized_end=1873
+  _globals['_SIGNINGKEY']._serialized_start=1875
+  _globals['_SIGNINGKEY']._serialized_end=1959
+  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_start=1961
+  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_end=2047
+  _globals['_VERIFYCERTIFICATIONREQUEST']._serialized_start=2049
+  _globals['_VERIFYCERTIFICATIONREQUEST']._serialized_end=2104
+  _globals['_VERIFYCERTIFICATIONRESPONSE']._serialized_start=2107
+  _globals['_VERIFYCERTIFICATIONRESPONSE']._serialized_end=2259
+  _globals['_CERTIFICATIONSERVICE']._serialized_start=2425
+  _globals['_CERTIFICATIONSERVICE']._serialized_end=3624
 # @@protoc_insertion_point(module_scope)

@@ -36,7 +36,7 @@ class Revocation(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., revoked_by: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Certification(_message.Message):
-    __slots__ = ("certification_id", "container_id", "request_id", "issued_at", "expires_at", "issued_by", "issuing_officer", "issuing_officer_id", "verification_result", "digital_signature", "signature_algorithm", "signing_key_id", "certificate_pdf_uri", "status", "revocation", "metadata")
+    __slots__ = ("certification_id", "container_id", "request_id", "issued_at", "expires_at", "issued_by", "issuing_officer", "issuing_officer_id", "verification_result", "digital_signature", "signature_algorithm", "signing_key_id", "certificate_pdf_uri", "status", "revocation", "metadata", "pdf_download_url")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class Certification(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REVOCATION_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    PDF_DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     certification_id: str
     container_id: str
     request_id: str
@@ -76,7 +77,8 @@ class Certification(_message.Message):
     status: CertificationStatus
     revocation: Revocation
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, certification_id: _Optional[str] = ..., container_id: _Optional[str] = ..., request_id: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issued_by: _Optional[str] = ..., issuing_officer: _Optional[str] = ..., issuing_officer_id: _Optional[str] = ..., verification_result: _Optional[_Union[_verification_pb2.VerificationResult, _Mapping]] = ..., digital_signature: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., signing_key_id: _Optional[str] = ..., certificate_pdf_uri: _Optional[str] = ..., status: _Optional[_Union[CertificationStatus, str]] = ..., revocation: _Optional[_Union[Revocation, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    pdf_download_url: str
+    def __init__(self, certification_id: _Optional[str] = ..., container_id: _Optional[str] = ..., request_id: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issued_by: _Optional[str] = ..., issuing_officer: _Optional[str] = ..., issuing_officer_id: _Optional[str] = ..., verification_result: _Optional[_Union[_verification_pb2.VerificationResult, _Mapping]] = ..., digital_signature: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., signing_key_id: _Optional[str] = ..., certificate_pdf_uri: _Optional[str] = ..., status: _Optional[_Union[CertificationStatus, str]] = ..., revocation: _Optional[_Union[Revocation, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., pdf_download_url: _Optional[str] = ...) -> None: ...
 
 class IssueCertificationRequest(_message.Message):
     __slots__ = ("request_id", "container_id", "verification_result")

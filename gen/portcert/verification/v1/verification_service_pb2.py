@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from portcert.verification.v1 import verification_pb2 as portcert_dot_verification_dot_v1_dot_verification__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3portcert/verification/v1/verification_service.proto\x12\x18portcert.verification.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+portcert/verification/v1/verification.proto\"\xf6\x01\n\x19SubmitVerificationRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x34\n\x08priority\x18\x02 \x01(\x0e\x32\".portcert.verification.v1.Priority\x12>\n\rdocumentation\x18\x03 \x01(\x0b\x32\'.portcert.verification.v1.Documentation\x12\x34\n\x08manifest\x18\x04 \x01(\x0b\x32\".portcert.verification.v1.Manifest\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\xa0\x01\n\x1aSubmitVerificationResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12<\n\x06status\x18\x02 \x01(\x0e\x32,.portcert.verification.v1.VerificationStatus\x12\x30\n\x0csubmitted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x1cGetVerificationStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"[\n\x1dGetVerificationStatusResponse\x12:\n\x05state\x18\x01 \x01(\x0b\x32+.portcert.verification.v1.VerificationState\"4\n\x1eWatchVerificationStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"]\n\x1fWatchVerificationStatusResponse\x12:\n\x05state\x18\x01 \x01(\x0b\x32+.portcert.verification.v1.VerificationState\"3\n\x1dGetVerificationRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"m\n\x1eGetVerificationRequestResponse\x12K\n\x14verification_request\x18\x01 \x01(\x0b\x32-.portcert.verification.v1.VerificationRequest2\xfa\x05\n\x13VerificationService\x12\xa7\x01\n\x12SubmitVerification\x12\x33.portcert.verification.v1.SubmitVerificationRequest\x1a\x34.portcert.verification.v1.SubmitVerificationResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/verification/submit:\x01*\x12\xba\x01\n\x15GetVerificationStatus\x12\x36.portcert.verification.v1.GetVerificationStatusRequest\x1a\x37.portcert.verification.v1.GetVerificationStatusResponse\"0\x82\xd3\xe4\x93\x02*\x12(/api/v1/verification/{request_id}/status\x12\xc2\x01\n\x17WatchVerificationStatus\x12\x38.portcert.verification.v1.WatchVerificationStatusRequest\x1a\x39.portcert.verification.v1.WatchVerificationStatusResponse\"0\x82\xd3\xe4\x93\x02*\x12(/api/v1/verification/{request_id}/events0\x01\x12\xb6\x01\n\x16GetVerificationRequest\x12\x37.portcert.verification.v1.GetVerificationRequestRequest\x1a\x38.portcert.verification.v1.GetVerificationRequestResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/verification/{request_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3portcert/verification/v1/verification_service.proto\x12\x18portcert.verification.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a+portcert/verification/v1/verification.proto\"\xf6\x01\n\x19SubmitVerificationRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x34\n\x08priority\x18\x02 \x01(\x0e\x32\".portcert.verification.v1.Priority\x12>\n\rdocumentation\x18\x03 \x01(\x0b\x32\'.portcert.verification.v1.Documentation\x12\x34\n\x08manifest\x18\x04 \x01(\x0b\x32\".portcert.verification.v1.Manifest\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\xa0\x01\n\x1aSubmitVerificationResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12<\n\x06status\x18\x02 \x01(\x0e\x32,.portcert.verification.v1.VerificationStatus\x12\x30\n\x0csubmitted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x1cGetVerificationStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"[\n\x1dGetVerificationStatusResponse\x12:\n\x05state\x18\x01 \x01(\x0b\x32+.portcert.verification.v1.VerificationState\"4\n\x1eWatchVerificationStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x80\x01\n\x1fWatchVerificationStatusResponse\x12:\n\x05state\x18\x01 \x01(\x0b\x32+.portcert.verification.v1.VerificationState\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"3\n\x1dGetVerificationRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"m\n\x1eGetVerificationRequestResponse\x12K\n\x14verification_request\x18\x01 \x01(\x0b\x32-.portcert.verification.v1.VerificationRequest2\xfa\x05\n\x13VerificationService\x12\xa7\x01\n\x12SubmitVerification\x12\x33.portcert.verification.v1.SubmitVerificationRequest\x1a\x34.portcert.verification.v1.SubmitVerificationResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/verification/submit:\x01*\x12\xba\x01\n\x15GetVerificationStatus\x12\x36.portcert.verification.v1.GetVerificationStatusRequest\x1a\x37.portcert.verification.v1.GetVerificationStatusResponse\"0\x82\xd3\xe4\x93\x02*\x12(/api/v1/verification/{request_id}/status\x12\xc2\x01\n\x17WatchVerificationStatus\x12\x38.portcert.verification.v1.WatchVerificationStatusRequest\x1a\x39.portcert.verification.v1.WatchVerificationStatusResponse\"0\x82\xd3\xe4\x93\x02*\x12(/api/v1/verification/{request_id}/events0\x01\x12\xb6\x01\n\x16GetVerificationRequest\x12\x37.portcert.verification.v1.GetVerificationRequestRequest\x1a\x38.portcert.verification.v1.GetVerificationRequestResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/verification/{request_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,22 +44,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFICATIONSERVICE'].methods_by_name['WatchVerificationStatus']._serialized_options = b'\202\323\344\223\002*\022(/api/v1/verification/{request_id}/events'
   _globals['_VERIFICATIONSERVICE'].methods_by_name['GetVerificationRequest']._loaded_options = None
   _globals['_VERIFICATIONSERVICE'].methods_by_name['GetVerificationRequest']._serialized_options = b'\202\323\344\223\002#\022!/api/v1/verification/{request_id}'
-  _globals['_SUBMITVERIFICATIONREQUEST']._serialized_start=190
-  _globals['_SUBMITVERIFICATIONREQUEST']._serialized_end=436
-  _globals['_SUBMITVERIFICATIONRESPONSE']._serialized_start=439
-  _globals['_SUBMITVERIFICATIONRESPONSE']._serialized_end=599
-  _globals['_GETVERIFICATIONSTATUSREQUEST']._serialized_start=601
-  _globals['_GETVERIFICATIONSTATUSREQUEST']._serialized_end=651
-  _globals['_GETVERIFICATIONSTATUSRESPONSE']._serialized_start=653
-  _globals['_GETVERIFICATIONSTATUSRESPONSE']._serialized_end=744
-  _globals['_WATCHVERIFICATIONSTATUSREQUEST']._serialized_start=746
-  _globals['_WATCHVERIFICATIONSTATUSREQUEST']._serialized_end=798
-  _globals['_WATCHVERIFICATIONSTATUSRESPONSE']._serialized_start=800
-  _globals['_WATCHVERIFICATIONSTATUSRESPONSE']._serialized_end=893
-  _globals['_GETVERIFICATIONREQUESTREQUEST']._serialized_start=895
-  _globals['_GETVERIFICATIONREQUESTREQUEST']._serialized_end=946
-  _globals['_GETVERIFICATIONREQUESTRESPONSE']._serialized_start=948
-  _globals['_GETVERIFICATIONREQUESTRESPONSE']._serialized_end=1057
-  _globals['_VERIFICATIONSERVICE']._serialized_start=1060
-  _globals['_VERIFICATIONSERVICE']._serialized_end=1822
+  _globals['_SUBMITVERIFICATIONREQUEST']._serialized_start=215
+  _globals['_SUBMITVERIFICATIONREQUEST']._serialized_end=461
+  _globals['_SUBMITVERIFICATIONRESPONSE']._serialized_start=464
+  _globals['_SUBMITVERIFICATIONRESPONSE']._serialized_end=624
+  _globals['_GETVERIFICATIONSTATUSREQUEST']._serialized_start=626
+  _globals['_GETVERIFICATIONSTATUSREQUEST']._serialized_end=676
+  _globals['_GETVERIFICATIONSTATUSRESPONSE']._serialized_start=678
+  _globals['_GETVERIFICATIONSTATUSRESPONSE']._serialized_end=769
+  _globals['_WATCHVERIFICATIONSTATUSREQUEST']._serialized_start=771
+  _globals['_WATCHVERIFICATIONSTATUSREQUEST']._serialized_end=823
+  _globals['_WATCHVERIFICATIONSTATUSRESPONSE']._serialized_start=826
+  _globals['_WATCHVERIFICATIONSTATUSRESPONSE']._serialized_end=954
+  _globals['_GETVERIFICATIONREQUESTREQUEST']._serialized_start=956
+  _globals['_GETVERIFICATIONREQUESTREQUEST']._serialized_end=1007
+  _globals['_GETVERIFICATIONREQUESTRESPONSE']._serialized_start=1009
+  _globals['_GETVERIFICATIONREQUESTRESPONSE']._serialized_end=1118
+  _globals['_VERIFICATIONSERVICE']._serialized_start=1121
+  _globals['_VERIFICATIONSERVICE']._serialized_end=1883
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from portcert.verification.v1 import verification_pb2 as _verification_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -54,10 +55,12 @@ class WatchVerificationStatusRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class WatchVerificationStatusResponse(_message.Message):
-    __slots__ = ("state",)
+    __slots__ = ("state", "error")
     STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     state: _verification_pb2.VerificationState
-    def __init__(self, state: _Optional[_Union[_verification_pb2.VerificationState, _Mapping]] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, state: _Optional[_Union[_verification_pb2.VerificationState, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class GetVerificationRequestRequest(_message.Message):
     __slots__ = ("request_id",)

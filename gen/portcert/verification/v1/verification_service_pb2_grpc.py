@@ -91,7 +91,9 @@ class VerificationServiceServicer:
 
     def WatchVerificationStatus(self, request, context):
         """Streams the state of a request: the current state first, then every
-        change, ending after a final status (PASSED, FAILED or ERROR).
+        change, ending after a final status (PASSED, FAILED or ERROR). Over REST
+        each message is a Server-Sent Event; a stream cut short carries an
+        explicit error event last.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
