@@ -206,7 +206,8 @@ class OutboxRelay:
             await _close_quietly(listener)
 
     def _backoff(self) -> float:
-        delay = min(_FIRST_BACKOFF_SECONDS * 2**self._failures, self._max_backoff)
+        growth = 1 << min(self._failures, 16)
+        delay = min(_FIRST_BACKOFF_SECONDS * growth, self._max_backoff)
         self._failures += 1
         return delay
 

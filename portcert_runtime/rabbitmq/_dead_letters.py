@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from portcert_runtime.queue import VerificationJob
 from portcert_runtime.rabbitmq._consumer import PUBLISH_TIMEOUT_SECONDS
@@ -29,8 +30,12 @@ SCAN_LIMIT = 10_000
 async def browse(connection: AbstractRobustConnection, limit: int) -> list[DeadLetter]:
     """Up to ``limit`` dead messages, left in the queue."""
     letters = []
-    async for message in _take(connection, limit):
-        letters.append(dead_letter_of(message))
+    async with _dead_letter_queue(connection) as queue:
+        for _ in range(limit):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            letters.append(dead_letter_of(message))
     return letters
 
 
@@ -42,39 +47,39 @@ async def requeue(
 ) -> list[DeadLetter]:
     """Re-publish the dead messages of ``request_id`` (all when None) for work."""
     moved = []
-    async for message in _take(connection, SCAN_LIMIT):
-        letter = dead_letter_of(message)
-        job = letter.job
-        if job is None or (request_id is not None and job.request_id != request_id):
-            continue
-        await reopen(job)
-        await publishing.exchange.publish(
-            copy_message(
-                message, {RETRIES_HEADER: 0, REQUEUES_HEADER: letter.requeues + 1}
-            ),
-            routing_key=job.priority,
-            timeout=PUBLISH_TIMEOUT_SECONDS,
-        )
-        # Acknowledged only once the copy is confirmed: a failure in between
-        # leaves the message in both queues, never in neither.
-        await message.ack()
-        moved.append(letter)
-        logger.info(
-            "dead letter requeued",
-            extra={"request": str(job.request_id), "priority": job.priority},
-        )
+    async with _dead_letter_queue(connection) as queue:
+        for _ in range(SCAN_LIMIT):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            letter = dead_letter_of(message)
+            job = letter.job
+            if job is None or (request_id is not None and job.request_id != request_id):
+                continue
+            await reopen(job)
+            await publishing.exchange.publish(
+                copy_message(
+                    message, {RETRIES_HEADER: 0, REQUEUES_HEADER: letter.requeues + 1}
+                ),
+                routing_key=job.priority,
+                timeout=PUBLISH_TIMEOUT_SECONDS,
+            )
+            # Acknowledged only once the copy is confirmed: a failure in between
+            # leaves the message in both queues, never in neither.
+            await message.ack()
+            moved.append(letter)
+            logger.info(
+                "dead letter requeued",
+                extra={"request": str(job.request_id), "priority": job.priority},
+            )
     return moved
 
 
-async def _take(
-    connection: AbstractRobustConnection, limit: int
-) -> AsyncIterator[AbstractIncomingMessage]:
+@contextlib.asynccontextmanager
+async def _dead_letter_queue(
+    connection: AbstractRobustConnection,
+) -> AsyncIterator[AbstractQueue]:
     # Messages taken are held unacknowledged on this channel; closing it
     # returns to the queue every one that was not acknowledged.
     async with await connection.channel(publisher_confirms=False) as channel:
-        queue = await channel.get_queue(DEAD_LETTER_QUEUE)
-        for _ in range(limit):
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                return
-            yield message
+        yield await channel.get_queue(DEAD_LETTER_QUEUE)

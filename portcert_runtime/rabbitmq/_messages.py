@@ -70,7 +70,7 @@ def retries_of(message: AbstractMessage) -> int:
     return _int_header(message.headers, RETRIES_HEADER)
 
 
-def own_headers(message: AbstractMessage) -> dict[str, object]:
+def own_headers(message: AbstractMessage) -> HeadersType:
     """The message's headers without those the broker added (``x-death`` …)."""
     return {
         key: value for key, value in message.headers.items() if not key.startswith("x-")

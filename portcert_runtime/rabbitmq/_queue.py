@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
+from aio_pika.connection import make_url
 
 from portcert_runtime.outbox import OutboxRelay, PublishJob, add_to_outbox
 from portcert_runtime.queue import ExhaustedHandler, JobHandler, VerificationJob
@@ -111,8 +112,7 @@ class RabbitJobQueue:
             if connection is None:
                 return
             publishing = await _declared(connection, publisher_confirms=True)
-            channel = connection.channel()
-            await channel.initialize()
+            channel = await connection.channel()
             await channel.set_qos(prefetch_count=self._prefetch or concurrency)
             consuming = await declare_topology(channel)
             dispatcher = Dispatcher(
@@ -175,7 +175,7 @@ class RabbitJobQueue:
         # Built here rather than by connect_robust so that a connection still
         # waiting for the broker can be closed when stop comes first.
         connection = aio_pika.RobustConnection(
-            self._url,
+            make_url(self._url),
             reconnect_interval=self._reconnect_seconds,
             fail_fast=False,
         )
@@ -206,10 +206,9 @@ class RabbitJobQueue:
 async def _declared(
     connection: AbstractRobustConnection, *, publisher_confirms: bool
 ) -> Topology:
-    channel: AbstractChannel = connection.channel(
-        publisher_confirms=publisher_confirms, on_return_raises=True
+    channel = await connection.channel(
+        publisher_confirms=publisher_confirms, on_return_raises=publisher_confirms
     )
-    await channel.initialize()
     return await declare_topology(channel)
 
 

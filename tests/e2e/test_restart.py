@@ -24,8 +24,8 @@ PASSING_CONTAINER = "CSQU3054383"
 async def test_requests_queued_before_a_crash_are_finished_after_restart(
     layout: SystemLayout, launch: Launcher
 ) -> None:
-    token = layout.mint_token(Role.OPERATOR)
     without_worker = launch(services=("certifier", "verifier", "gateway"))
+    token = layout.mint_token(Role.OPERATOR)
     async with connect(layout) as clients:
         passing = await clients.submit(load_example("passing.json"), token)
         failing = await clients.submit(load_example("bad-check-digit.json"), token)
@@ -49,8 +49,8 @@ async def test_requests_queued_before_a_crash_are_finished_after_restart(
 async def test_certification_is_still_served_after_a_clean_restart(
     layout: SystemLayout, launch: Launcher
 ) -> None:
-    token = layout.mint_token(Role.OPERATOR)
     first = launch()
+    token = layout.mint_token(Role.OPERATOR)
     async with connect(layout) as clients:
         request_id = await clients.submit(load_example("passing.json"), token)
         final = (await clients.watch_to_end(request_id, token))[-1]
