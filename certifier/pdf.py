@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
 
 import zxingcpp
 from fpdf import FPDF
 from fpdf.fonts import CORE_FONTS_CHARWIDTHS
-from PIL import Image
+from PIL import Image, features
 
 from certifier.model import Certification
 
@@ -46,11 +47,13 @@ _BODY_HEIGHT_MM = _BOTTOM_MM - _MARGIN_MM
 _PAD_MM = 1.0
 _LINE_MM = 6.0
 _LABEL_WIDTH_MM = 48.0
-_CHECK_COLUMN_WIDTHS_MM = (50.0, 20.0, 100.0)
 _QR_SIDE_MM = 70.0
 _QR_GAP_MM = 6.0
 _NOTE_LINE_MM = 5.0
 _FAMILY = "helvetica"
+# fpdf2 stores a 1-bit image CCITT G4 compressed when Pillow has libtiff, and
+# otherwise mislabels its data; 8-bit gray is the larger, slower safe choice.
+_QR_IMAGE_MODE = "1" if features.check("libtiff") else "L"
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,15 @@ class _Font:
         units = sum(map(self.char_widths.__getitem__, text))
         return units * self.size_pt * _MM_PER_PT / 1000
 
+    @property
+    def height(self) -> float:
+        """The font size in millimetres, the height of a single-spaced line."""
+        return self.size_pt * _MM_PER_PT
+
     def baseline(self, line_mm: float) -> float:
         """Offset of the baseline from the top of a line ``line_mm`` high."""
         # The same placement fpdf2 gives text in a cell of that height.
-        return line_mm / 2 + 0.3 * self.size_pt * _MM_PER_PT
+        return line_mm / 2 + 0.3 * self.height
 
 
 def _helvetica(style: str, size_pt: float) -> _Font:
@@ -92,6 +100,22 @@ class _Cell:
     width: float
     font: _Font
     lines: Sequence[str]
+
+
+_CHECK_COLUMN_WIDTHS_MM = (50.0, 20.0, 100.0)
+_CHECK_COLUMNS = tuple(
+    zip(
+        accumulate(_CHECK_COLUMN_WIDTHS_MM[:-1], initial=_MARGIN_MM),
+        _CHECK_COLUMN_WIDTHS_MM,
+        strict=True,
+    )
+)
+_CHECK_HEADER = tuple(
+    _Cell(left, width, _LABEL, (title,))
+    for (left, width), title in zip(
+        _CHECK_COLUMNS, ("Check", "Result", "Details"), strict=True
+    )
+)
 
 
 class _Sheet:
@@ -117,7 +141,8 @@ class _Sheet:
         self.pdf.set_font(_FAMILY, font.style, font.size_pt)
         baseline = self.y + font.baseline(line_mm)
         for index, line in enumerate(lines):
-            self.pdf.text(left, baseline + index * line_mm, line)
+            if line:
+                self.pdf.text(left, baseline + index * line_mm, line)
 
     def write_lines(
         self, font: _Font, left: float, lines: Sequence[str], line_mm: float
@@ -186,19 +211,14 @@ def render_certificate_pdf(
 def _qr_bitmap(barcode: zxingcpp.Barcode) -> Image.Image:
     # One pixel per module, with the four-module quiet zone readers need.
     gray = Image.fromarray(barcode.to_image(add_quiet_zones=True))
-    return gray.convert("1", dither=Image.Dither.NONE)
+    return gray.convert(_QR_IMAGE_MODE, dither=Image.Dither.NONE)
 
 
 def _new_document(certification: Certification) -> FPDF:
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_margins(left=_MARGIN_MM, top=_MARGIN_MM, right=_MARGIN_MM)
-    # Pages break where _Sheet decides; "{nb}" in a certification's text must
-    # print as it is, not as the page count.
+    # Pages break where _Sheet decides.
     pdf.set_auto_page_break(auto=False)
-    pdf.alias_nb_pages("")
-    # G4 is the compact lossless form of a 1-bit image; naming it makes a
-    # Pillow without libtiff fail loudly rather than fall back silently.
-    pdf.set_image_filter("CCITTFaxDecode")
     # Fixing the creation date to the issue time keeps the output
     # reproducible, so a stored PDF can be compared with a fresh rendering.
     pdf.set_creation_date(certification.issued_at)
@@ -211,12 +231,14 @@ def _new_document(certification: Certification) -> FPDF:
 
 def _write_heading(sheet: _Sheet) -> None:
     left = _MARGIN_MM + _PAD_MM
-    sheet.write_lines(_TITLE, left, ["Container Verification Certificate"], 6.4)
+    sheet.write_lines(
+        _TITLE, left, ["Container Verification Certificate"], _TITLE.height
+    )
     sheet.write_lines(
         _SUBTITLE,
         left,
         ["The container below passed verification of its documents and cargo."],
-        4.3,
+        _SUBTITLE.height,
     )
     sheet.y += 4
 
@@ -240,28 +262,26 @@ def _write_facts(sheet: _Sheet, certification: Certification) -> None:
     )
     value_left = _MARGIN_MM + _LABEL_WIDTH_MM
     value_width = _PAGE_WIDTH_MM - _MARGIN_MM - value_left
+    # One two-column row for all facts: two font changes rather than two per fact.
+    labels: list[str] = []
+    values: list[str] = []
     for label, value in facts:
-        row = (
-            _Cell(_MARGIN_MM, _LABEL_WIDTH_MM, _LABEL, [label]),
-            _Cell(value_left, value_width, _BODY, _wrap_cell(value, _BODY, value_width)),
-        )
-        _write_row(sheet, row, ruled=False)
+        lines = _wrap_cell(value, _BODY, value_width)
+        labels.extend([label, *[""] * (len(lines) - 1)])
+        values.extend(lines)
+    row = (
+        _Cell(_MARGIN_MM, _LABEL_WIDTH_MM, _LABEL, labels),
+        _Cell(value_left, value_width, _BODY, values),
+    )
+    _write_row(sheet, row, ruled=False)
     sheet.y += 4
 
 
 def _write_checks(sheet: _Sheet, certification: Certification) -> None:
-    sheet.write_lines(_SECTION, _MARGIN_MM + _PAD_MM, ["Checks"], 4.3)
-    lefts = _column_lefts(_CHECK_COLUMN_WIDTHS_MM)
-    columns = tuple(zip(lefts, _CHECK_COLUMN_WIDTHS_MM, strict=True))
-    header = tuple(
-        _Cell(left, width, _LABEL, [title])
-        for (left, width), title in zip(
-            columns, ("Check", "Result", "Details"), strict=True
-        )
-    )
+    sheet.write_lines(_SECTION, _MARGIN_MM + _PAD_MM, ["Checks"], _SECTION.height)
 
     def repeat_header() -> None:
-        _write_row(sheet, header, ruled=True)
+        _write_row(sheet, _CHECK_HEADER, ruled=True)
 
     repeat_header()
     for check in certification.checks:
@@ -272,7 +292,7 @@ def _write_checks(sheet: _Sheet, certification: Certification) -> None:
         )
         row = tuple(
             _Cell(left, width, _BODY, _wrap_cell(text, _BODY, width))
-            for (left, width), text in zip(columns, texts, strict=True)
+            for (left, width), text in zip(_CHECK_COLUMNS, texts, strict=True)
         )
         _write_row(sheet, row, ruled=True, on_new_page=repeat_header)
     sheet.y += 6
@@ -286,11 +306,16 @@ def _write_row(
     on_new_page: Callable[[], None] | None = None,
 ) -> None:
     """Print a row of cells, splitting it across pages only if it must."""
-    count = max(len(cell.lines) for cell in row)
-    if sheet.room() < count * _LINE_MM <= _BODY_HEIGHT_MM:
+
+    def turn_page() -> None:
         sheet.new_page()
         if on_new_page is not None:
             on_new_page()
+
+    count = max(len(cell.lines) for cell in row)
+    height = count * _LINE_MM
+    if sheet.room() < height and (height <= _BODY_HEIGHT_MM or sheet.room() < _LINE_MM):
+        turn_page()
     start = 0
     while start < count:
         stop = min(count, start + max(1, int(sheet.room() // _LINE_MM)))
@@ -298,13 +323,13 @@ def _write_row(
             lines = cell.lines[start:stop]
             sheet.put_lines(cell.font, cell.left + _PAD_MM, lines, _LINE_MM)
             if ruled:
-                sheet.pdf.rect(cell.left, sheet.y, cell.width, (stop - start) * _LINE_MM)
+                sheet.pdf.rect(
+                    cell.left, sheet.y, cell.width, (stop - start) * _LINE_MM
+                )
         sheet.y += (stop - start) * _LINE_MM
         start = stop
         if start < count:
-            sheet.new_page()
-            if on_new_page is not None:
-                on_new_page()
+            turn_page()
 
 
 def _write_verification(
@@ -322,22 +347,15 @@ def _write_verification(
         _NOTE,
         _PAGE_WIDTH_MM - _MARGIN_MM - text_left - 2 * _PAD_MM,
     )
-    note_height = 4 + 4.3 + len(note) * _NOTE_LINE_MM
+    note_height = 4 + _SECTION.height + len(note) * _NOTE_LINE_MM
     if sheet.room() < max(_QR_SIDE_MM, note_height):
         sheet.new_page()
     top = sheet.y
     sheet.pdf.image(qr, x=_MARGIN_MM, y=top, w=_QR_SIDE_MM, h=_QR_SIDE_MM)
     sheet.y = top + 4
-    sheet.write_lines(_SECTION, text_left + _PAD_MM, ["How to verify"], 4.3)
+    sheet.write_lines(_SECTION, text_left + _PAD_MM, ["How to verify"], _SECTION.height)
     sheet.write_lines(_NOTE, text_left + _PAD_MM, note, _NOTE_LINE_MM)
     sheet.y = max(sheet.y, top + _QR_SIDE_MM)
-
-
-def _column_lefts(widths: Sequence[float]) -> list[float]:
-    lefts = [_MARGIN_MM]
-    for width in widths[:-1]:
-        lefts.append(lefts[-1] + width)
-    return lefts
 
 
 def _wrap_cell(text: str, font: _Font, cell_width: float) -> list[str]:

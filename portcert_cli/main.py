@@ -11,6 +11,7 @@ import click
 import grpc
 import uvloop
 
+from portcert_cli.dead_letters import dlq
 from portcert_runtime.auth import Role
 from portcert_runtime.bootstrap import database_url, development_issuer, open_database
 from portcert_runtime.logs import configure_logging
@@ -165,6 +166,9 @@ def audit_verify() -> None:
         click.echo(f"audit chain intact: {report.entries_checked} entries")
 
     asyncio.run(run())
+
+
+cli.add_command(dlq)
 
 
 if __name__ == "__main__":

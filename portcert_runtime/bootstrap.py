@@ -8,6 +8,8 @@ from portcert_runtime.auth import DevelopmentTokenIssuer, TokenVerifier
 from portcert_runtime.blobs import BlobStore, LocalBlobStore
 from portcert_runtime.database import Database
 from portcert_runtime.pki import TlsMaterial, ensure_development_pki
+from portcert_runtime.queue import JobQueue, PostgresJobQueue
+from portcert_runtime.rabbitmq import RabbitJobQueue
 from portcert_runtime.s3 import S3BlobStore
 from portcert_runtime.settings import Settings, SettingsError
 
@@ -30,6 +32,23 @@ async def open_database(settings: Settings) -> Database:
         reader.get_secret_value() if reader else None,
         size=settings.database_pool_size,
         statement_cache_size=settings.database_statement_cache_size,
+    )
+
+
+def open_job_queue(settings: Settings, database_url: str) -> JobQueue:
+    """The job queue that ``queue_backend`` names: PostgreSQL or RabbitMQ.
+
+    Nothing connects yet. A RabbitMQ queue also needs its outbox relay run in
+    the process that enqueues (:meth:`RabbitJobQueue.run_relay`).
+    """
+    if settings.queue_backend == "postgres":
+        return PostgresJobQueue(database_url)
+    # The settings validator guarantees a URL whenever the backend is rabbitmq.
+    assert settings.rabbitmq_url is not None
+    return RabbitJobQueue(
+        settings.rabbitmq_url.get_secret_value(),
+        database_url,
+        prefetch=settings.rabbitmq_prefetch,
     )
 
 

@@ -63,7 +63,10 @@ class ServiceHost:
         self._probe_interval = probe_interval
         self._draining = False
         self._probe_task: asyncio.Task[None] | None = None
-        self._service_names: list[str] = [reflection.SERVICE_NAME]
+        self._service_names: list[str] = [
+            reflection.SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        ]
 
     def expose(self, full_service_name: str) -> None:
         """List a registered service for server reflection."""

@@ -141,7 +141,8 @@ class S3BlobStore:
         config = AioConfig(
             region_name=region,
             signature_version="s3v4",
-            retries={"mode": retry_mode, "max_attempts": max_attempts},
+            # botocore's plain "max_attempts" counts retries only.
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
             connect_timeout=timeout_seconds,
             read_timeout=timeout_seconds,
             max_pool_connections=max_connections,

@@ -146,6 +146,18 @@ class Settings(BaseSettings):
         le=3600,
         description="Lifetime of pre-signed download URLs.",
     )
+    rabbitmq_url: SecretStr | None = Field(
+        default=None,
+        description="amqp:// or amqps:// URL with its vhost; required when "
+        "queue_backend is rabbitmq.",
+    )
+    rabbitmq_prefetch: int | None = Field(
+        default=None,
+        ge=1,
+        le=10000,
+        description="Unacknowledged deliveries per work queue and consumer; "
+        "defaults to worker_concurrency.",
+    )
 
     @field_validator("database_url", "database_reader_url")
     @classmethod
@@ -162,6 +174,25 @@ class Settings(BaseSettings):
             raise PydanticCustomError(
                 "missing_setting",
                 "PORTCERT_S3_BUCKET: required when PORTCERT_BLOB_BACKEND is s3",
+            )
+        return self
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _amqp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("amqp://", "amqps://")
+        ):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @model_validator(mode="after")
+    def _rabbitmq_url_when_rabbitmq(self) -> Settings:
+        if self.queue_backend == "rabbitmq" and self.rabbitmq_url is None:
+            raise PydanticCustomError(
+                "missing_setting",
+                "PORTCERT_RABBITMQ_URL: required when PORTCERT_QUEUE_BACKEND "
+                "is rabbitmq",
             )
         return self
 

@@ -17,12 +17,13 @@ from portcert_runtime.bootstrap import (
     database_url,
     development_issuer,
     open_database,
+    open_job_queue,
     tls_material,
     token_verifier,
 )
-from portcert_runtime.hosting import ServiceHost, database_probe
+from portcert_runtime.hosting import ReadinessProbe, ServiceHost, database_probe
 from portcert_runtime.pki import grpc_channel_credentials, grpc_server_credentials
-from portcert_runtime.queue import PostgresJobQueue
+from portcert_runtime.rabbitmq import RabbitJobQueue
 from portcert_runtime.rate_limits import SubmissionRateLimiter
 from portcert_runtime.rpc import ServiceInterceptor
 from portcert_runtime.settings import Settings
@@ -47,6 +48,15 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
     audit = AuditLog(SERVICE_NAME)
     feed = StatusFeed(database_url(settings))
     feed_task = asyncio.create_task(feed.run(stop))
+    queue = open_job_queue(settings, database_url(settings))
+    probes: list[ReadinessProbe] = [database_probe(database.writer)]
+    # The relay outlives the drain, so that requests accepted while draining
+    # still reach the broker.
+    relay_stop = asyncio.Event()
+    relay_task = None
+    if isinstance(queue, RabbitJobQueue):
+        relay_task = asyncio.create_task(queue.run_relay(relay_stop))
+        probes.append(queue.is_connected)
     host = ServiceHost(
         SERVICE_NAME,
         interceptors=[
@@ -54,12 +64,12 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
                 METHOD_POLICIES, token_verifier(settings), audit, database.writer
             )
         ],
-        readiness_probes=[database_probe(database.writer)],
+        readiness_probes=probes,
     )
     service_grpc.add_VerificationServiceServicer_to_server(
         VerificationService(
             database,
-            PostgresJobQueue(database_url(settings)),
+            queue,
             feed,
             audit,
             SubmissionRateLimiter(
@@ -82,6 +92,9 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
     logger.info("verifier listening", extra={"address": f"{settings.host}:{port}"})
     await stop.wait()
     await host.drain_and_stop(_DRAIN_SECONDS)
+    relay_stop.set()
+    if relay_task is not None:
+        await relay_task
     await audit.record(
         database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME)
     )
@@ -125,7 +138,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         _ServiceToken(settings),
         audit,
     )
-    queue = PostgresJobQueue(database_url(settings))
+    queue = open_job_queue(settings, database_url(settings))
     await audit.record(
         database.writer, EventType.SERVICE_STARTED, Actor.system(WORKER_NAME)
     )

@@ -47,6 +47,7 @@ class RabbitJobQueue:
         *,
         prefetch: int | None = None,
         reconnect_seconds: float = 1.0,
+        connect_timeout: float | None = None,
     ) -> None:
         """Create for the broker at ``amqp_url`` and the outbox at ``database_url``.
 
@@ -56,11 +57,14 @@ class RabbitJobQueue:
             prefetch: Unacknowledged deliveries per work queue and consumer;
                 defaults to the consumer's concurrency.
             reconnect_seconds: Pause between reconnection attempts.
+            connect_timeout: Longest wait for the broker before raising
+                TimeoutError; None waits until it comes (services do).
         """
         self._url = amqp_url
         self._database_url = database_url
         self._prefetch = prefetch
         self._reconnect_seconds = reconnect_seconds
+        self._connect_timeout = connect_timeout
         self._connections: set[AbstractRobustConnection] = set()
 
     async def enqueue(
@@ -181,7 +185,8 @@ class RabbitJobQueue:
         )
         self._connections.add(connection)
         try:
-            connected = await _first_of(connection.connect(), stop)
+            async with asyncio.timeout(self._connect_timeout):
+                connected = await _first_of(connection.connect(), stop)
             yield connection if connected else None
         finally:
             self._connections.discard(connection)

@@ -76,7 +76,7 @@ async def test_put_with_a_kms_key_requests_sse_kms_with_that_key(
 
 
 async def test_get_of_a_missing_key_raises_blob_not_found(store: S3BlobStore) -> None:
-    with pytest.raises(BlobNotFound, match="certifications/absent.pdf"):
+    with pytest.raises(BlobNotFound, match=r"certifications/absent\.pdf"):
         await store.get("certifications/absent.pdf")
 
 
@@ -320,13 +320,25 @@ class _StoreAndForwardProxy:
         self.peak_open = max(self.peak_open, self._open)
         upstream_reader, upstream = await asyncio.open_connection(*self._target)
         forward = asyncio.create_task(_pump(client_reader, upstream))
-        response = await upstream_reader.read()
+        response = await _final_response(upstream_reader, client)
         self._open -= 1
         client.write(response)
         await client.drain()
         client.close()
         await forward
         upstream.close()
+
+
+async def _final_response(
+    upstream: asyncio.StreamReader, client: asyncio.StreamWriter
+) -> bytes:
+    """Forward interim answers (``100 Continue``) at once; return the final one."""
+    while True:
+        head = await upstream.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 1"):
+            return head + await upstream.read()
+        client.write(head)
+        await client.drain()
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
