@@ -13,6 +13,7 @@ from portcert.audit.v1 import audit_service_pb2, audit_service_pb2_grpc
 from portcert.certification.v1 import certification_service_pb2
 from portcert.certification.v1 import certification_service_pb2_grpc as pb_grpc
 from portcert_runtime.audit import Actor, AuditLog, EventType, run_sealer
+from portcert_runtime.auth import Role
 from portcert_runtime.bootstrap import (
     open_blob_store,
     open_database,
@@ -20,13 +21,15 @@ from portcert_runtime.bootstrap import (
     token_verifier,
 )
 from portcert_runtime.hosting import ServiceHost, database_probe
-from portcert_runtime.pki import grpc_server_credentials
+from portcert_runtime.pki import grpc_server_credentials, spiffe_id
 from portcert_runtime.rpc import ServiceInterceptor
 from portcert_runtime.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "certifier"
+WORKER_IDENTITY = "verification-worker"
+_WORKER_ROLES = frozenset({Role.CERTIFICATION_AUTHORITY})
 _DRAIN_SECONDS = 10.0
 
 
@@ -44,6 +47,13 @@ async def run_certifier(settings: Settings, stop: asyncio.Event) -> None:
                 token_verifier(settings),
                 audit,
                 database.writer,
+                # The verification worker issues certifications as the
+                # automated certification authority.
+                peer_roles={
+                    spiffe_id(WORKER_IDENTITY): frozenset(
+                        {Role.CERTIFICATION_AUTHORITY}
+                    )
+                },
             )
         ],
         readiness_probes=[database_probe(database.writer)],

@@ -136,7 +136,7 @@ class OutboxRelay:
         finally:
             forwarder.cancel()
 
-    async def relay_batch(self, connection: asyncpg.Connection) -> tuple[int, int]:
+    async def _relay_batch(self, connection: asyncpg.Connection) -> tuple[int, int]:
         """Publish one batch of unpublished rows; returns (published, failed)."""
         async with connection.transaction():
             rows = await connection.fetch(_CLAIM, self._batch_size)
@@ -175,7 +175,7 @@ class OutboxRelay:
             if listener.is_closed():
                 raise ConnectionResetError("the notification connection closed")
             wake.clear()
-            published, failed = await self.relay_batch(connection)
+            published, failed = await self._relay_batch(connection)
             if failed:
                 await wait_for_event(stop, self._backoff())
                 continue

@@ -140,12 +140,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         tokens: TokenVerifier,
         audit: AuditLog,
         audit_pool: asyncpg.Pool,
+        peer_roles: Mapping[str, frozenset[Role]] | None = None,
     ) -> None:
-        """Create for the methods in ``policies`` (full names, '/pkg.Svc/Method')."""
+        """Create for the methods in ``policies`` (full names, '/pkg.Svc/Method').
+
+        ``peer_roles`` grants roles to other portcert processes by the SPIFFE
+        id of their mTLS certificate, for calls that carry no user token.
+        """
         self._policies = policies
         self._tokens = tokens
         self._audit = audit
         self._audit_pool = audit_pool
+        self._peer_roles = dict(peer_roles or {})
 
     async def intercept_service(
         self,
@@ -184,8 +190,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if policy.roles is None:
             current_principal.set(None)
             return
+        authorization = metadata.get("authorization")
+        peer = _peer_spiffe_id(context)
         try:
-            principal = self._tokens.verify(metadata.get("authorization"))
+            if authorization is None and peer in self._peer_roles:
+                principal = Principal(peer, peer, self._peer_roles[peer])
+            else:
+                principal = self._tokens.verify(authorization)
         except Unauthenticated as err:
             await self._audit.record(
                 self._audit_pool,
@@ -249,6 +260,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 await context.abort_with_status(rpc_status.to_status(failure))
 
         return behaviour
+
+
+def _peer_spiffe_id(context: grpc.aio.ServicerContext) -> str:
+    identities = context.auth_context().get("peer_spiffe_id") or [b""]
+    return bytes(identities[0]).decode()
 
 
 def _log_call(method: str, failure: status_pb2.Status | None, started: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import grpc
 
@@ -12,10 +11,8 @@ from portcert.certification.v1 import certification_service_pb2_grpc as cert_grp
 from portcert.verification.v1 import verification_service_pb2 as service_pb
 from portcert.verification.v1 import verification_service_pb2_grpc as service_grpc
 from portcert_runtime.audit import Actor, AuditLog, EventType
-from portcert_runtime.auth import Role
 from portcert_runtime.bootstrap import (
     database_url,
-    development_issuer,
     open_database,
     open_job_queue,
     tls_material,
@@ -37,9 +34,6 @@ logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "verifier"
 _DRAIN_SECONDS = 10.0
-# Service tokens are renewed well before they expire.
-_SERVICE_TOKEN_LIFETIME = 600
-_SERVICE_TOKEN_RENEW_AFTER = 300
 
 
 async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
@@ -102,26 +96,6 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
     await database.close()
 
 
-class _ServiceToken:
-    """A short-lived token for the worker's calls to the certifier."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._issuer = development_issuer(settings)
-        self._token = ""
-        self._minted_at = 0.0
-
-    def __call__(self) -> str:
-        if time.monotonic() - self._minted_at > _SERVICE_TOKEN_RENEW_AFTER:
-            self._token = self._issuer.mint(
-                f"service:{WORKER_NAME}",
-                [Role.CERTIFICATION_AUTHORITY],
-                lifetime_seconds=_SERVICE_TOKEN_LIFETIME,
-                name="Automated verification",
-            )
-            self._minted_at = time.monotonic()
-        return self._token
-
-
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Consume verification jobs until ``stop`` is set."""
     reference = await asyncio.to_thread(ReferenceData.load)
@@ -135,7 +109,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         database,
         reference,
         cert_grpc.CertificationServiceStub(channel),
-        _ServiceToken(settings),
         audit,
     )
     queue = open_job_queue(settings, database_url(settings))

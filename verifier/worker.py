@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = "verification-worker"
 _ISSUE_TIMEOUT_SECONDS = 10.0
 
-TokenSource = Callable[[], str]
-
 
 class PoisonMessage(Exception):
     """A job that can never succeed, such as one naming an unknown request."""
@@ -48,15 +46,17 @@ class VerificationWorker:
         database: Database,
         reference: ReferenceData,
         certifier: cert_grpc.CertificationServiceStub,
-        service_token: TokenSource,
         audit: AuditLog,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """Create over the database, reference data and a certifier client."""
+        """Create over the database, reference data and a certifier client.
+
+        The certifier knows the worker by its mTLS certificate, which grants
+        it the certification-authority role; no token is sent.
+        """
         self._database = database
         self._reference = reference
         self._certifier = certifier
-        self._service_token = service_token
         self._audit = audit
         self._clock = clock
         self._actor = Actor.system(SERVICE_NAME)
@@ -107,7 +107,6 @@ class VerificationWorker:
                 container_id=stored.container_id,
                 verification_result=outcome_to_proto(str(stored.request_id), outcome),
             ),
-            metadata=(("authorization", f"Bearer {self._service_token()}"),),
             timeout=_ISSUE_TIMEOUT_SECONDS,
         )
         return uuid.UUID(response.certification.certification_id)

@@ -17,13 +17,13 @@ from .running_system import (
 
 
 @pytest.fixture(scope="module")
-def system() -> Iterator[SystemLayout]:
+def portcert_up() -> Iterator[PortcertProcess]:
     """The whole system on a fresh data directory, shared by one test module."""
     with fresh_layout() as layout:
         process = PortcertProcess(layout)
         process.start()
         try:
-            yield layout
+            yield process
         finally:
             assert process.returncode is None, (
                 f"portcert up died during the tests; its output:\n{process.output}"
@@ -31,11 +31,26 @@ def system() -> Iterator[SystemLayout]:
             stop_cleanly(process)
 
 
+@pytest.fixture(scope="module")
+def system(portcert_up: PortcertProcess) -> SystemLayout:
+    """Where the module's system keeps its data and listens."""
+    return portcert_up.layout
+
+
 @pytest.fixture
-async def clients(system: SystemLayout) -> AsyncIterator[Clients]:
-    """Stubs for the module's system, on channels of this test's event loop."""
-    async with connect(system) as opened:
+async def clients(
+    request: pytest.FixtureRequest, portcert_up: PortcertProcess
+) -> AsyncIterator[Clients]:
+    """Stubs for the module's system, on a channel of this test's event loop.
+
+    A failed test's report shows what the system logged while it ran.
+    """
+    first_line = portcert_up.line_count
+    async with connect(portcert_up.layout) as opened:
         yield opened
+    request.node.add_report_section(
+        "call", "portcert up", portcert_up.diagnostics(first_line)
+    )
 
 
 @pytest.fixture
@@ -46,7 +61,7 @@ def layout() -> Iterator[SystemLayout]:
 
 
 @pytest.fixture
-def launch(layout: SystemLayout) -> Iterator[Launcher]:
+def launch(request: pytest.FixtureRequest, layout: SystemLayout) -> Iterator[Launcher]:
     """Start ``portcert up`` on ``layout``; whatever still runs is killed after."""
     started: list[PortcertProcess] = []
 
@@ -57,6 +72,9 @@ def launch(layout: SystemLayout) -> Iterator[Launcher]:
         return process
 
     yield start
-    for process in started:
+    for number, process in enumerate(started, start=1):
         if process.returncode is None:
             process.kill()
+        request.node.add_report_section(
+            "call", f"portcert up #{number}", process.diagnostics()
+        )

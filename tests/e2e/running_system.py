@@ -31,6 +31,7 @@ START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 40.0
 TOKEN_ISSUER = "portcert-development"
 TOKEN_AUDIENCE = "portcert"
+ENVOY_LOG_LINES = 40
 
 
 def portcert_command() -> list[str]:
@@ -148,6 +149,23 @@ class PortcertProcess:
     def output(self) -> str:
         """Everything the process has written so far."""
         return "".join(self._lines)
+
+    def diagnostics(self, since_line: int = 0) -> str:
+        """Output from line ``since_line`` on, and the end of the gateway's log."""
+        envoy_log = self.layout.data_dir / "gateway" / "envoy.log"
+        envoy_tail = (
+            envoy_log.read_text(errors="replace").splitlines()[-ENVOY_LOG_LINES:]
+            if envoy_log.exists()
+            else []
+        )
+        return "".join(self._lines[since_line:]) + "\n".join(
+            ["--- end of the gateway's Envoy log ---", *envoy_tail]
+        )
+
+    @property
+    def line_count(self) -> int:
+        """How many lines the process has written so far."""
+        return len(self._lines)
 
     @property
     def returncode(self) -> int | None:
