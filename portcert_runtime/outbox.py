@@ -195,6 +195,8 @@ class OutboxRelay:
         listener = await asyncpg.connect(self._database_url, server_settings=settings)
         try:
             await listener.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+            # A lost listener would silence notifications: wake up to reconnect.
+            listener.add_termination_listener(lambda *_: wake.set())
             connection = await asyncpg.connect(
                 self._database_url, server_settings=settings
             )

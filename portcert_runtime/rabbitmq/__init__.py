@@ -24,12 +24,14 @@ Priorities: the broker on the target machines is RabbitMQ 3.10, whose quorum
 queues have no message priorities (they arrive in 4.0, and then only two
 levels), and classic priority queues would give up replication. EXPEDITED jobs
 therefore get a quorum queue of their own, and the consumer drains it first:
-deliveries of both queues are buffered per priority, a free worker slot takes
-an expedited one when it has one, and before starting a standard job it asks
-the broker for an expedited message with ``basic.get``. A standard job thus
-never starts while an expedited one is ready in the broker; one already in
-flight to another consumer is not seen. Each queue has its own prefetch window,
-so up to twice the prefetch may be held unacknowledged by one consumer.
+deliveries of both queues are buffered per priority, and a free worker slot
+takes an expedited one when it has one. Before it starts a standard job, it asks
+the broker for an expedited message with ``basic.get`` whenever the broker may
+be holding one back from it (after an expedited delivery was settled, or while
+its expedited prefetch window is full). A standard job thus does not start while
+an expedited one is ready in the broker; one already in flight to another
+consumer is not seen. Each queue has its own prefetch window, so one consumer
+may hold up to twice the prefetch unacknowledged.
 
 Retries: a handler that raises has its message re-published to the retry
 exchange for its attempt, with the attempt counted in the ``portcert-retries``

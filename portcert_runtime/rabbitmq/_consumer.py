@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, OSError, TimeoutError)
 PUBLISH_TIMEOUT_SECONDS = 10.0
 # How long a worker waits for a basic.get before taking a standard job anyway.
-_PEEK_TIMEOUT_SECONDS = 2.0
+_FETCH_TIMEOUT_SECONDS = 2.0
 _DELIVERY_HOPS = 3
 
 Receiver = Callable[[AbstractIncomingMessage], Awaitable[None]]
@@ -39,10 +39,14 @@ Receiver = Callable[[AbstractIncomingMessage], Awaitable[None]]
 class Dispatcher:
     """Runs up to ``concurrency`` handlers over the deliveries of both work queues.
 
-    Deliveries land in one buffer per priority. A free slot takes an expedited
-    delivery when one is buffered; before it takes a standard one it asks the
-    broker for an expedited message with ``basic.get``, so a standard job never
-    starts while an expedited one waits in the queue.
+    Deliveries land in one buffer per priority, and a free slot takes an
+    expedited delivery when one is buffered. Before it takes a standard one, it
+    asks the broker for an expedited message with ``basic.get`` whenever the
+    broker may hold one back from us: after an expedited delivery was settled
+    (the broker then pushes the next one, which may still be on its way) and
+    while our expedited prefetch window is full. So a standard job does not
+    start while an expedited one waits in the queue, and the extra round trip
+    is only paid while expedited jobs flow.
     """
 
     def __init__(
@@ -52,13 +56,19 @@ class Dispatcher:
         handle: JobHandler,
         on_exhausted: ExhaustedHandler,
         concurrency: int,
+        prefetch: int,
     ) -> None:
         """Create over the queues consumed and the exchanges that re-publish."""
         self._expedited_queue: AbstractQueue = consuming.work_queues["EXPEDITED"]
         self._publishing = publishing
         self._handle = handle
         self._on_exhausted = on_exhausted
+        self._prefetch = prefetch
         self._slots = asyncio.Semaphore(concurrency)
+        # Expedited deliveries pushed to us and not yet settled, and whether
+        # the broker was asked since one was settled.
+        self._expedited_held = 0
+        self._expedited_synced = False
         self._buffers: dict[str, collections.deque[AbstractIncomingMessage]] = {
             "EXPEDITED": collections.deque(),
             "STANDARD": collections.deque(),
@@ -70,6 +80,8 @@ class Dispatcher:
         """The consumer callback for the work queue of ``priority``."""
 
         async def receive(message: AbstractIncomingMessage) -> None:
+            if priority == "EXPEDITED":
+                self._expedited_held += 1
             self._buffers[priority].append(message)
             self._arrived.set()
 
@@ -81,11 +93,11 @@ class Dispatcher:
         try:
             while True:
                 await self._slots.acquire()
-                message = await self._next(stop)
-                if message is None:
+                taken = await self._next(stop)
+                if taken is None:
                     self._slots.release()
                     break
-                task = asyncio.create_task(self._process(message))
+                task = asyncio.create_task(self._process(*taken))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
         finally:
@@ -97,48 +109,68 @@ class Dispatcher:
         self._running.discard(task)
         self._slots.release()
 
-    async def _next(self, stop: asyncio.Event) -> AbstractIncomingMessage | None:
+    async def _next(
+        self, stop: asyncio.Event
+    ) -> tuple[AbstractIncomingMessage, bool] | None:
+        """The next delivery, and whether it was a pushed expedited one."""
         while not stop.is_set():
             self._arrived.clear()
-            message = self._take("EXPEDITED")
-            if message is None:
-                message = self._take("STANDARD")
-                if message is not None:
-                    expedited = await self._peek_expedited()
-                    if expedited is not None:
-                        self._buffers["STANDARD"].appendleft(message)
-                        message = expedited
-            if message is not None:
-                return message
+            expedited = self._take("EXPEDITED")
+            if expedited is not None:
+                return expedited, True
+            standard = self._take("STANDARD")
+            if standard is not None:
+                return await self._before(standard)
             await self._arrived.wait()
         return None
+
+    async def _before(
+        self, standard: AbstractIncomingMessage
+    ) -> tuple[AbstractIncomingMessage, bool]:
+        if self._expedited_synced and self._expedited_held < self._prefetch:
+            return standard, False
+        # Set before asking, so that a settlement while we wait unsets it.
+        self._expedited_synced = True
+        fetched = await self._fetch_expedited()
+        if fetched is not None:
+            self._buffers["STANDARD"].appendleft(standard)
+            return fetched, False
+        # The broker answers "empty" when its last ready message is already on
+        # the way to our own consumer: that delivery arrived before the answer,
+        # but aio-pika hands it to the receiver a few task steps later.
+        for _ in range(_DELIVERY_HOPS):
+            await asyncio.sleep(0)
+        pushed = self._take("EXPEDITED")
+        if pushed is not None:
+            self._buffers["STANDARD"].appendleft(standard)
+            return pushed, True
+        return standard, False
 
     def _take(self, priority: str) -> AbstractIncomingMessage | None:
         buffer = self._buffers[priority]
         while buffer:
             message = buffer.popleft()
-            # After a reconnect the broker redelivers what the old channel held;
-            # those copies cannot be acknowledged any more.
             if _channel_open(message):
                 return message
+            # After a reconnect the broker redelivers what the old channel held;
+            # those copies cannot be acknowledged any more.
+            if priority == "EXPEDITED":
+                self._expedited_settled()
         return None
 
-    async def _peek_expedited(self) -> AbstractIncomingMessage | None:
+    async def _fetch_expedited(self) -> AbstractIncomingMessage | None:
         try:
-            async with asyncio.timeout(_PEEK_TIMEOUT_SECONDS):
-                message = await self._expedited_queue.get(no_ack=False, fail=False)
+            async with asyncio.timeout(_FETCH_TIMEOUT_SECONDS):
+                return await self._expedited_queue.get(no_ack=False, fail=False)
         except BROKER_ERRORS:
+            self._expedited_synced = False
             return None
-        if message is not None:
-            return message
-        # The broker answers "empty" when its last ready message is already on
-        # the way to our own consumer: that delivery arrived before the answer,
-        # but aio-pika hands it to the receiver two task steps later.
-        for _ in range(_DELIVERY_HOPS):
-            await asyncio.sleep(0)
-        return self._take("EXPEDITED")
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    def _expedited_settled(self) -> None:
+        self._expedited_held -= 1
+        self._expedited_synced = False
+
+    async def _process(self, message: AbstractIncomingMessage, pushed: bool) -> None:
         try:
             job = job_of(message)
         except ValueError as err:
@@ -150,6 +182,9 @@ class Dispatcher:
             await self._settle(message, self._after_failure(message, job, err))
         else:
             await self._settle(message, None)
+        finally:
+            if pushed:
+                self._expedited_settled()
 
     async def _after_failure(
         self, message: AbstractIncomingMessage, job: VerificationJob, error: Exception

@@ -116,11 +116,12 @@ class RabbitJobQueue:
             if connection is None:
                 return
             publishing = await _declared(connection, publisher_confirms=True)
+            prefetch = self._prefetch or concurrency
             channel = await connection.channel()
-            await channel.set_qos(prefetch_count=self._prefetch or concurrency)
+            await channel.set_qos(prefetch_count=prefetch)
             consuming = await declare_topology(channel)
             dispatcher = Dispatcher(
-                consuming, publishing, handle, on_exhausted, concurrency
+                consuming, publishing, handle, on_exhausted, concurrency, prefetch
             )
             for priority in PRIORITIES:
                 await consuming.work_queues[priority].consume(

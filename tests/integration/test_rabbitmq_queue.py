@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import os
 import random
 import signal
@@ -18,14 +19,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import asyncpg
 import pytest
 
-from portcert_runtime.database import migrate
+from portcert_runtime.database import Database, migrate
 from portcert_runtime.queue import PostgresJobQueue, VerificationJob
 from portcert_runtime.rabbitmq import (
     DEAD_LETTER_QUEUE,
@@ -50,7 +52,7 @@ TEST_TABLES = """
 """
 RECORD_DELIVERY = "INSERT INTO test_deliveries (request_id, pid) VALUES ($1, $2)"
 RECORD_EFFECT = "INSERT INTO test_effects VALUES ($1) ON CONFLICT DO NOTHING"
-Service = Callable[[asyncio.Event], Awaitable[None]]
+Service = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def _rabbitmqctl(*arguments: str) -> None:
@@ -97,9 +99,8 @@ async def database_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await asyncpg.create_pool(database_url, min_size=1, max_size=20)
-    assert opened is not None
+async def database(database_url: str) -> AsyncIterator[Database]:
+    opened = await Database.connect(database_url, size=20)
     yield opened
     await opened.close()
 
@@ -112,8 +113,8 @@ def queue(amqp_url: str, database_url: str) -> RabbitJobQueue:
 class Jobs:
     """A job handler that records each call and its effect, and can be made to fail."""
 
-    def __init__(self, pool: asyncpg.Pool, *, fail: bool = False) -> None:
-        self.pool = pool
+    def __init__(self, database: Database, *, fail: bool = False) -> None:
+        self.database = database
         self.fail = fail
         self.calls: list[tuple[float, VerificationJob]] = []
         self.exhausted: list[tuple[VerificationJob, BaseException]] = []
@@ -124,14 +125,14 @@ class Jobs:
         self._changed.set()
         if self.fail:
             raise RuntimeError(f"checks unavailable for {job.request_id}")
-        async with self.pool.acquire() as connection, connection.transaction():
+        async with self.database.transaction() as connection:
             await connection.execute(RECORD_DELIVERY, job.request_id, os.getpid())
             await connection.execute(RECORD_EFFECT, job.request_id)
 
     async def give_up(self, job: VerificationJob, error: BaseException) -> None:
         self.exhausted.append((job, error))
         self._changed.set()
-        await store.set_error(self.pool, job.request_id, f"gave up: {error}")
+        await store.set_error(self.database.writer, job.request_id, f"gave up: {error}")
 
     async def wait_until(self, condition: Callable[[], bool], seconds: float) -> None:
         async with asyncio.timeout(seconds):
@@ -156,22 +157,24 @@ async def running(*services: Service) -> AsyncIterator[None]:
 
 
 async def enqueue(
-    queue: RabbitJobQueue | PostgresJobQueue, pool: asyncpg.Pool, *jobs: VerificationJob
+    queue: RabbitJobQueue | PostgresJobQueue, database: Database, *jobs: VerificationJob
 ) -> None:
-    async with pool.acquire() as connection, connection.transaction():
+    async with database.transaction() as connection:
         for job in jobs:
             await queue.enqueue(connection, job)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
     async with asyncio.timeout(seconds):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(0.05)
 
 
-async def published(pool: asyncpg.Pool, count: int) -> None:
+async def published(database: Database, count: int) -> None:
     async def check() -> bool:
-        done = await pool.fetchval(
+        done = await database.writer.fetchval(
             "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
         )
         return bool(done >= count)
@@ -252,9 +255,9 @@ async def portcert(database_url: str, amqp_url: str | None, *args: str) -> str:
     return output.decode()
 
 
-async def stored_request(pool: asyncpg.Pool, priority: str) -> uuid.UUID:
+async def stored_request(database: Database, priority: str) -> uuid.UUID:
     request_id = uuid.uuid4()
-    await pool.execute(
+    await database.writer.execute(
         """
         INSERT INTO verification_requests (request_id, container_id, submitted_by,
             submitted_at, status, priority, documentation, manifest, payload_digest)
@@ -272,82 +275,108 @@ class _RolledBack(Exception):
 
 
 async def test_job_reaches_a_worker_only_when_its_transaction_commits(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, amqp_url: str
+    queue: RabbitJobQueue, database: Database, amqp_url: str
 ) -> None:
     rolled_back = VerificationJob(uuid.uuid4(), "STANDARD")
     committed = VerificationJob(uuid.uuid4(), "STANDARD")
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
 
     async with running(queue.run_relay, consumer(queue, jobs, 4)):
         with contextlib.suppress(_RolledBack):
-            async with pool.acquire() as connection, connection.transaction():
+            async with database.transaction() as connection:
                 await queue.enqueue(connection, rolled_back)
                 raise _RolledBack
-        await enqueue(queue, pool, committed)
+        await enqueue(queue, database, committed)
         await jobs.wait_until(lambda: bool(jobs.calls), 30)
-        await published(pool, 1)
+        await published(database, 1)
 
     assert [job for _, job in jobs.calls] == [committed]
-    assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+    assert await database.writer.fetchval("SELECT count(*) FROM outbox") == 1
     assert await depths(amqp_url) == EMPTY
 
 
+@pytest.mark.slow
 async def test_job_committed_by_a_process_killed_before_relaying_is_handled_once(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, database_url: str, amqp_url: str
+    queue: RabbitJobQueue, database: Database, database_url: str, amqp_url: str
 ) -> None:
     request_id = uuid.uuid4()
     async with process("commit", database_url, amqp_url, str(request_id)) as child:
         await kill_when(child, "committed")
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
 
     async with running(queue.run_relay, consumer(queue, jobs, 4)):
         await jobs.wait_until(lambda: bool(jobs.calls), 30)
-        await published(pool, 1)
+        await published(database, 1)
 
     assert [job.request_id for _, job in jobs.calls] == [request_id]
-    assert await pool.fetchval("SELECT count(*) FROM test_effects") == 1
+    assert await database.writer.fetchval("SELECT count(*) FROM test_effects") == 1
     assert await depths(amqp_url) == EMPTY
 
 
+@pytest.mark.slow
 async def test_relay_killed_after_the_broker_confirmed_publishes_again(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, database_url: str, amqp_url: str
+    queue: RabbitJobQueue, database: Database, database_url: str, amqp_url: str
 ) -> None:
     job = VerificationJob(uuid.uuid4(), "STANDARD")
-    await enqueue(queue, pool, job)
+    await enqueue(queue, database, job)
     async with process("relay", database_url, amqp_url) as child:
         await kill_when(child, "confirmed")
-    unpublished_after_kill = await pool.fetchval(
+    unpublished_after_kill = await database.writer.fetchval(
         "SELECT count(*) FROM outbox WHERE published_at IS NULL"
     )
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
 
     async with running(queue.run_relay, consumer(queue, jobs, 1)):
         await jobs.wait_until(lambda: len(jobs.calls) >= 2, 30)
-        await published(pool, 1)
+        await published(database, 1)
 
     assert unpublished_after_kill == 1
     assert [handled for _, handled in jobs.calls] == [job, job]
-    assert await pool.fetchval("SELECT count(*) FROM test_effects") == 1
+    assert await database.writer.fetchval("SELECT count(*) FROM test_effects") == 1
     assert await depths(amqp_url) == EMPTY
 
 
-async def test_failing_job_is_retried_after_1_2_4_seconds_then_dead_lettered(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, amqp_url: str
+async def test_relay_reconnects_when_its_database_connections_are_killed(
+    queue: RabbitJobQueue, database: Database
 ) -> None:
-    request_id = await stored_request(pool, "STANDARD")
+    first = VerificationJob(uuid.uuid4(), "STANDARD")
+    second = VerificationJob(uuid.uuid4(), "STANDARD")
+    jobs = Jobs(database)
+
+    async with running(queue.run_relay, consumer(queue, jobs, 2)):
+        await enqueue(queue, database, first)
+        await jobs.wait_until(lambda: len(jobs.calls) == 1, 30)
+        await published(database, 1)
+        killed = await database.writer.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = 'portcert-outbox-relay'"
+        )
+        await enqueue(queue, database, second)
+        await jobs.wait_until(lambda: len(jobs.calls) >= 2, 30)
+
+    assert killed == 2
+    assert [job for _, job in jobs.calls] == [first, second]
+
+
+async def test_failing_job_is_retried_after_1_2_4_seconds_then_dead_lettered(
+    queue: RabbitJobQueue, database: Database, amqp_url: str
+) -> None:
+    request_id = await stored_request(database, "STANDARD")
     job = VerificationJob(request_id, "STANDARD")
-    jobs = Jobs(pool, fail=True)
-    await enqueue(queue, pool, job)
+    jobs = Jobs(database, fail=True)
+    await enqueue(queue, database, job)
 
     async with running(queue.run_relay, consumer(queue, jobs, 2)):
         await jobs.wait_until(lambda: bool(jobs.exhausted), 30)
     letters = await queue.dead_letters()
 
     moments = [moment for moment, _ in jobs.calls]
-    delays = [later - earlier for earlier, later in zip(moments, moments[1:])]
+    delays = [later - earlier for earlier, later in itertools.pairwise(moments)]
     assert len(jobs.calls) == 4
     assert delays == sorted(delays)
-    assert all(delay >= bound for delay, bound in zip(delays, (0.9, 1.8, 3.6)))
+    assert all(
+        delay >= bound for delay, bound in zip(delays, (0.9, 1.8, 3.6), strict=True)
+    )
     assert [(exhausted, str(error)) for exhausted, error in jobs.exhausted] == [
         (job, f"checks unavailable for {request_id}")
     ]
@@ -355,7 +384,7 @@ async def test_failing_job_is_retried_after_1_2_4_seconds_then_dead_lettered(
     assert letters[0].reason == f"RuntimeError: checks unavailable for {request_id}"
     assert await depths(amqp_url) == {**EMPTY, DEAD_LETTER_QUEUE: 1}
     assert (
-        await pool.fetchval(
+        await database.writer.fetchval(
             "SELECT status FROM verification_requests WHERE request_id = $1", request_id
         )
         == "ERROR"
@@ -364,14 +393,14 @@ async def test_failing_job_is_retried_after_1_2_4_seconds_then_dead_lettered(
 
 @pytest.mark.parametrize("concurrency", [1, 3])
 async def test_waiting_expedited_jobs_are_handled_before_waiting_standard_ones(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, concurrency: int
+    queue: RabbitJobQueue, database: Database, concurrency: int
 ) -> None:
     standard = [VerificationJob(uuid.uuid4(), "STANDARD") for _ in range(6)]
     expedited = [VerificationJob(uuid.uuid4(), "EXPEDITED") for _ in range(6)]
-    await enqueue(queue, pool, *standard, *expedited)
+    await enqueue(queue, database, *standard, *expedited)
     async with running(queue.run_relay):
-        await published(pool, 12)
-    jobs = Jobs(pool)
+        await published(database, 12)
+    jobs = Jobs(database)
 
     async with running(consumer(queue, jobs, concurrency)):
         await jobs.wait_until(lambda: len(jobs.calls) == 12, 30)
@@ -383,43 +412,45 @@ async def test_waiting_expedited_jobs_are_handled_before_waiting_standard_ones(
 
 @pytest.mark.slow
 async def test_worker_killed_mid_job_leaves_it_to_be_redelivered_and_done_once(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, database_url: str, amqp_url: str
+    queue: RabbitJobQueue, database: Database, database_url: str, amqp_url: str
 ) -> None:
     job = VerificationJob(uuid.uuid4(), "EXPEDITED")
-    await enqueue(queue, pool, job)
+    await enqueue(queue, database, job)
     async with running(queue.run_relay):
-        await published(pool, 1)
+        await published(database, 1)
     async with process("worker", database_url, amqp_url) as child:
         await kill_when(child, "handling")
         killed_pid = child.pid
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
 
     async with running(consumer(queue, jobs, 2)):
         await jobs.wait_until(lambda: bool(jobs.calls), 30)
 
-    deliveries = await pool.fetch("SELECT pid FROM test_deliveries ORDER BY 1")
+    deliveries = await database.writer.fetch(
+        "SELECT pid FROM test_deliveries ORDER BY 1"
+    )
     assert sorted(row["pid"] for row in deliveries) == sorted([killed_pid, os.getpid()])
-    assert await pool.fetchval("SELECT count(*) FROM test_effects") == 1
+    assert await database.writer.fetchval("SELECT count(*) FROM test_effects") == 1
     assert await depths(amqp_url) == EMPTY
 
 
 @pytest.mark.slow
 async def test_dlq_requeue_command_reopens_the_request_and_it_is_processed(
-    queue: RabbitJobQueue, pool: asyncpg.Pool, database_url: str, amqp_url: str
+    queue: RabbitJobQueue, database: Database, database_url: str, amqp_url: str
 ) -> None:
-    request_id = await stored_request(pool, "EXPEDITED")
+    request_id = await stored_request(database, "EXPEDITED")
     job = VerificationJob(request_id, "EXPEDITED")
-    await enqueue(queue, pool, job)
-    failing = Jobs(pool, fail=True)
+    await enqueue(queue, database, job)
+    failing = Jobs(database, fail=True)
     async with running(queue.run_relay, consumer(queue, failing, 2)):
         await failing.wait_until(lambda: bool(failing.exhausted), 30)
     cli = functools.partial(portcert, database_url, amqp_url, "dlq")
     listed = await cli("list")
     shown = await cli("show", str(request_id))
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
 
     requeued = await cli("requeue", str(request_id))
-    status_after_requeue = await pool.fetchval(
+    status_after_requeue = await database.writer.fetchval(
         "SELECT status FROM verification_requests WHERE request_id = $1", request_id
     )
     async with running(consumer(queue, jobs, 2)):
@@ -433,7 +464,7 @@ async def test_dlq_requeue_command_reopens_the_request_and_it_is_processed(
     assert [handled for _, handled in jobs.calls] == [job]
     assert await depths(amqp_url) == EMPTY
     assert (
-        await pool.fetchval(
+        await database.writer.fetchval(
             "SELECT details->>'resubmitted_from' FROM audit_logs WHERE request_id = $1",
             request_id,
         )
@@ -443,18 +474,18 @@ async def test_dlq_requeue_command_reopens_the_request_and_it_is_processed(
 
 @pytest.mark.slow
 async def test_dlq_requeue_command_on_the_postgres_queue_requeues_the_held_job(
-    pool: asyncpg.Pool, database_url: str
+    database: Database, database_url: str
 ) -> None:
     queue = PostgresJobQueue(database_url)
-    request_id = await stored_request(pool, "STANDARD")
+    request_id = await stored_request(database, "STANDARD")
     job = VerificationJob(request_id, "STANDARD")
-    await enqueue(queue, pool, job)
-    failing = Jobs(pool, fail=True)
+    await enqueue(queue, database, job)
+    failing = Jobs(database, fail=True)
     async with running(consumer(queue, failing, 2)):
         await failing.wait_until(lambda: bool(failing.exhausted), 30)
     cli = functools.partial(portcert, database_url, None, "dlq")
     listed = await cli("list")
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
 
     requeued = await cli("requeue", "--all")
     async with running(consumer(queue, jobs, 2)):
@@ -470,7 +501,7 @@ async def test_dlq_requeue_command_on_the_postgres_queue_requeues_the_held_job(
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_jobs_submitted_while_the_broker_is_away_are_all_handled_once(
-    pool: asyncpg.Pool, database_url: str, vhost: str, amqp_url: str
+    database: Database, database_url: str, vhost: str, amqp_url: str
 ) -> None:
     proxy = TcpProxy(BROKER_HOST, BROKER_PORT)
     await proxy.start()
@@ -481,25 +512,25 @@ async def test_jobs_submitted_while_the_broker_is_away_are_all_handled_once(
         VerificationJob(uuid.uuid4(), random.choice(["STANDARD", "EXPEDITED"]))
         for _ in range(500)
     ]
-    jobs = Jobs(pool)
+    jobs = Jobs(database)
     not_connected_while_away = None
 
     async with running(queue.run_relay, consumer(queue, jobs, 16)):
         for job in submitted[:250]:
-            await enqueue(queue, pool, job)
+            await enqueue(queue, database, job)
         await proxy.cut()
         for job in submitted[250:]:
-            await enqueue(queue, pool, job)
+            await enqueue(queue, database, job)
         await asyncio.sleep(2)
         not_connected_while_away = not await queue.is_connected()
         proxy.restore()
         await jobs.wait_until(
             lambda: len({job for _, job in jobs.calls}) == len(submitted), 30
         )
-        await published(pool, len(submitted))
+        await published(database, len(submitted))
     await proxy.close()
 
-    effects = await pool.fetch("SELECT request_id FROM test_effects")
+    effects = await database.writer.fetch("SELECT request_id FROM test_effects")
     assert not_connected_while_away
     assert {row["request_id"] for row in effects} == {
         job.request_id for job in submitted
