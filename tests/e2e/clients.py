@@ -22,14 +22,6 @@ from .running_system import EXAMPLES_DIR, SystemLayout
 
 # Far longer than a verification takes on this machine; only a hang reaches it.
 WATCH_TIMEOUT_SECONDS = 30.0
-FINAL_STATUSES = frozenset(
-    {
-        pb.VERIFICATION_STATUS_PASSED,
-        pb.VERIFICATION_STATUS_FAILED,
-        pb.VERIFICATION_STATUS_ERROR,
-    }
-)
-
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -81,7 +73,8 @@ class Clients:
             service_pb.GetVerificationStatusRequest(request_id=request_id),
             metadata=bearer(token),
         )
-        return response.state
+        state: pb.VerificationState = response.state
+        return state
 
     async def get_certification(
         self, certification_id: str, token: str
@@ -91,7 +84,8 @@ class Clients:
             cert_pb.GetCertificationRequest(certification_id=certification_id),
             metadata=bearer(token),
         )
-        return response.certification
+        certification: cert_pb.Certification = response.certification
+        return certification
 
     async def certifications_of(
         self, container_id: str, token: str

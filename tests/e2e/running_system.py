@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,6 +33,10 @@ STOP_TIMEOUT_SECONDS = 40.0
 TOKEN_ISSUER = "portcert-development"
 TOKEN_AUDIENCE = "portcert"
 ENVOY_LOG_LINES = 40
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Above the ports that services conventionally claim.
+LOWEST_PORT = 20000
+PORT_CANDIDATES = 20
 
 
 def portcert_command() -> list[str]:
@@ -43,17 +48,26 @@ def portcert_command() -> list[str]:
 
 
 def free_ports(count: int) -> list[int]:
-    """Ports on loopback that nothing listens on right now, all different."""
-    sockets = []
-    try:
-        for _ in range(count):
-            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(probe)
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
+    """Distinct loopback ports that nothing listens on, below the ephemeral range.
+
+    The kernel hands out ephemeral ports for port-0 binds and for outgoing
+    connections; choosing below that range keeps another process from being
+    given one of these between this check and the moment a service binds it.
+    """
+    ephemeral_start = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    candidates = random.sample(range(LOWEST_PORT, ephemeral_start), PORT_CANDIDATES)
+    free = [port for port in candidates if _can_bind(port)]
+    assert len(free) >= count, f"only {len(free)} free ports among {candidates}"
+    return free[:count]
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -199,7 +213,8 @@ class PortcertProcess:
             )
 
     def _drain(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         for line in self._process.stdout:
             self._lines.append(line)
             if line.startswith(READY_LINE):
@@ -225,15 +240,14 @@ class PortcertProcess:
     def kill(self) -> None:
         """SIGKILL the whole process group, as a crash or power cut would."""
         assert self._process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._process.wait(STOP_TIMEOUT_SECONDS)
         self._join_reader()
 
     def _join_reader(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         if self._reader is not None:
             self._reader.join(STOP_TIMEOUT_SECONDS)
         self._process.stdout.close()

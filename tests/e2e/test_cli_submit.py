@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from portcert.audit.v1 import audit_service_pb2 as audit_pb
 
+from portcert.audit.v1 import audit_service_pb2 as audit_pb
 from portcert_runtime.auth import Role
 
 from .clients import Clients, bearer

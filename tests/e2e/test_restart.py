@@ -24,6 +24,7 @@ PASSING_CONTAINER = "CSQU3054383"
 async def test_requests_queued_before_a_crash_are_finished_after_restart(
     layout: SystemLayout, launch: Launcher
 ) -> None:
+    # Clients reach the services through the gateway; only the worker is left out.
     without_worker = launch(services=("certifier", "verifier", "gateway"))
     token = layout.mint_token(Role.OPERATOR)
     async with connect(layout) as clients:

@@ -50,7 +50,7 @@ class RunningVerifier:
 
     async def wait_for(self, service: str, wanted: int, seconds: float = 20) -> None:
         async with asyncio.timeout(seconds):
-            while await self.status(service) != wanted:
+            while await self.status(service) != wanted:  # noqa: ASYNC110 - polls a peer
                 await asyncio.sleep(0.2)
 
 
