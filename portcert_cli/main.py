@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -13,7 +14,12 @@ import uvloop
 
 from portcert_cli.dead_letters import dlq
 from portcert_runtime.auth import Role
-from portcert_runtime.bootstrap import database_url, development_issuer, open_database
+from portcert_runtime.bootstrap import (
+    database_url,
+    development_issuer,
+    open_blob_store,
+    open_database,
+)
 from portcert_runtime.logs import configure_logging
 from portcert_runtime.settings import Settings, SettingsError, load_settings
 
@@ -167,6 +173,64 @@ def audit_verify() -> None:
 
 
 cli.add_command(dlq)
+
+
+@audit.command("export")
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="UTC day to export, YYYY-MM-DD.",
+)
+def audit_export(day: datetime) -> None:
+    """Write a day of sealed audit entries to audit-exports/ in the blob store."""
+    from portcert_runtime.audit import seal_pending
+    from portcert_runtime.audit_export import export_day
+
+    async def run() -> None:
+        settings = _settings()
+        database = await open_database(settings)
+        blobs = await open_blob_store(settings)
+        try:
+            await seal_pending(database.writer)
+            result = await export_day(database.writer, blobs, day.date())
+        finally:
+            await blobs.close()
+            await database.close()
+        if result.entries:
+            click.echo(f"exported {result.entries} entries to {result.uri}")
+        else:
+            click.echo(f"no sealed entries on {day:%Y-%m-%d}")
+
+    asyncio.run(run())
+
+
+@cli.group()
+def blobs() -> None:
+    """Blob store maintenance."""
+
+
+@blobs.command("check")
+def blobs_check() -> None:
+    """Check the S3 bucket exists and turn on versioning where allowed."""
+    from portcert_runtime.s3 import S3BlobStore
+
+    async def run() -> None:
+        store = await open_blob_store(_settings())
+        try:
+            if not isinstance(store, S3BlobStore):
+                click.echo("local blob store: nothing to check")
+                return
+            report = await store.ensure_bucket()
+        finally:
+            await store.close()
+        click.echo(f"bucket {report.bucket}: versioning {report.versioning}")
+        for problem in report.problems:
+            click.echo(f"  problem: {problem}")
+        if report.problems:
+            sys.exit(1)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -171,7 +171,8 @@ class AuditLog:
         )
 
 
-def _entry_from_row(row: asyncpg.Record) -> AuditEntry:
+def entry_from_row(row: asyncpg.Record) -> AuditEntry:
+    """The entry stored in an ``audit_logs`` row."""
     return AuditEntry(
         log_id=row["log_id"],
         timestamp=row["timestamp"],
@@ -214,7 +215,7 @@ async def seal_pending(pool: asyncpg.Pool, batch_size: int = 500) -> int:
         updates = []
         for row in rows:
             sequence += 1
-            previous = chain_hash(previous, _entry_from_row(row), sequence)
+            previous = chain_hash(previous, entry_from_row(row), sequence)
             updates.append((row["log_id"], sequence, previous))
         await connection.executemany(
             "UPDATE audit_logs SET sequence = $2, entry_hash = $3 WHERE log_id = $1",
@@ -263,7 +264,7 @@ async def verify_chain(pool: asyncpg.Pool, batch_size: int = 5000) -> ChainRepor
             if not rows:
                 return ChainReport(checked, None)
             for row in rows:
-                entry = _entry_from_row(row)
+                entry = entry_from_row(row)
                 expected_sequence = last_sequence + 1
                 expected_hash = chain_hash(previous, entry, expected_sequence)
                 if (
@@ -314,7 +315,7 @@ async def search(
         after[1] if after else None,
         query.page_size + 1,
     )
-    entries = [_entry_from_row(row) for row in rows[: query.page_size]]
+    entries = [entry_from_row(row) for row in rows[: query.page_size]]
     has_more = len(rows) > query.page_size
     return entries, encode_page_token(
         entries[-1].timestamp, entries[-1].log_id
