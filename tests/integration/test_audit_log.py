@@ -17,8 +17,8 @@ from portcert_runtime.audit import (
     AuditQuery,
     EventType,
     Outcome,
-    search,
     seal_pending,
+    search,
     verify_chain,
 )
 from portcert_runtime.audit_export import export_day
