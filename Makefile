@@ -1,11 +1,13 @@
 # Everyday commands. `make up` starts the whole system; `make test` runs the
-# test suite; `make check` runs formatting, lint, types and contract checks.
+# test suite; `make test-external` runs the end-to-end tests again on PostgreSQL,
+# RabbitMQ, Redis and a moto S3 server; `make check` runs formatting, lint,
+# types and contract checks.
 
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install up test check gen format clean
+.PHONY: install up test test-external check gen format clean
 
 $(BIN)/.installed: pyproject.toml package.json
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,9 @@ up: install
 
 test: install
 	$(BIN)/pytest
+
+test-external: install
+	E2E_BACKENDS=external $(BIN)/pytest tests/e2e
 
 check: install
 	$(BIN)/ruff format --check .

@@ -351,7 +351,9 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
             return pb.VerifyCertificationResponse(
                 valid=False, signature_valid=False, problems=[str(err)]
             )
-        stored = await store.get(self._database.reader, claims.certification_id)
+        stored = await self._database.find(
+            lambda pool: store.get(pool, claims.certification_id)
+        )
         if stored is None:
             return pb.VerifyCertificationResponse(
                 valid=False,
@@ -372,7 +374,10 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
 
     async def _load(self, raw_id: str) -> store.StoredCertification:
         certification_id = _uuid_field("certification_id", raw_id)
-        stored = await store.get(self._database.writer, certification_id)
+        # An id just read from a status may not have reached the replica yet.
+        stored = await self._database.find(
+            lambda pool: store.get(pool, certification_id)
+        )
         if stored is None:
             raise NotFound(f"no certification {certification_id}")
         return stored

@@ -36,6 +36,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.filters.http.jwt_authn import (
         v3 as jwt_authn,
     )
+    from envoy_data_plane.envoy.extensions.filters.http.lua import v3 as lua
     from envoy_data_plane.envoy.extensions.filters.http.router import v3 as router
     from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager import (  # noqa: E501
         v3 as hcm,
@@ -66,6 +67,7 @@ __all__ = [
     "health_check",
     "jwt_authn",
     "listener",
+    "lua",
     "matcher",
     "mutation_rules",
     "overload",

@@ -5,8 +5,12 @@ Filters run in this order, each able to answer on its own:
     health_check   /ready: 200 while every cluster has a healthy host, else 503
     jwt_authn      401 without a valid token (see _routes.build_jwt_rules)
     buffer         413 above the request body limit
+    lua            off unless a route turns it on: 200 -> 202 for REST submit
     transcoder     REST/JSON <-> gRPC; 400 on unknown query parameters
     router         to the cluster, or a direct answer (/health, 404)
+
+Responses pass the filters in reverse order, so the Lua filter sees the status
+the transcoder settled on, after any gRPC error became its HTTP status.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from gateway._envoy_api import (
     hcm,
     health_check,
     jwt_authn,
+    lua,
     matcher,
     mutation_rules,
     protobuf,
@@ -57,6 +62,20 @@ _LOCAL_REPLY_CODES = {
     504: 4,  # DEADLINE_EXCEEDED
 }
 _UNKNOWN_CODE = 2
+
+# The transcoder answers 200 for every successful call. A submission is only
+# accepted for processing, which HTTP says with 202; errors keep the status
+# the transcoder gave them. This is the filter's default code, not a route's:
+# Lua looks its route up again for the response, and by then the transcoder
+# has moved the request to the gRPC route.
+_ACCEPTED_STATUS_LUA = """
+function envoy_on_response(response_handle)
+  local headers = response_handle:headers()
+  if headers:get(":status") == "200" then
+    headers:replace(":status", "202")
+  end
+end
+"""
 
 _ACCESS_LOG_FIELDS = {
     "time": "%START_TIME%",
@@ -101,11 +120,21 @@ def _http_filters(config: GatewayConfig) -> list[hcm.HttpFilter]:
             "envoy.filters.http.buffer",
             buffer.Buffer(max_request_bytes=config.max_request_bytes),
         ),
+        (
+            _routes.ACCEPTED_STATUS_FILTER,
+            lua.Lua(
+                default_source_code=core.DataSource(inline_string=_ACCEPTED_STATUS_LUA)
+            ),
+        ),
         (_routes.TRANSCODER_FILTER, _transcoder_filter(config)),
         ("envoy.filters.http.router", router.Router()),
     ]
     return [
-        hcm.HttpFilter(name=name, typed_config=protobuf.Any.pack(message))
+        hcm.HttpFilter(
+            name=name,
+            typed_config=protobuf.Any.pack(message),
+            disabled=name == _routes.ACCEPTED_STATUS_FILTER,
+        )
         for name, message in filters
     ]
 
@@ -180,7 +209,8 @@ def _json_local_replies() -> hcm.LocalReplyConfig:
     transcoder's convert_grpc_status; these mappers cover what Envoy answers
     itself (401, 404, 413, a 400 from the transcoder, 503 without upstream).
     """
-    mappers = [
+    mappers = [_ready_body_mapper()]
+    mappers += [
         _json_error_mapper(accesslog.ComparisonFilterOp.EQ, status, code)
         for status, code in _LOCAL_REPLY_CODES.items()
     ]
@@ -190,10 +220,52 @@ def _json_local_replies() -> hcm.LocalReplyConfig:
     return hcm.LocalReplyConfig(mappers=mappers)
 
 
+def _ready_body_mapper() -> hcm.ResponseMapper:
+    # The health_check filter answers /ready with an empty body; give its 200
+    # the body /health has. Its 503 gets the JSON error body like any other.
+    ready_path = accesslog.AccessLogFilter(
+        header_filter=accesslog.HeaderFilter(
+            header=route.HeaderMatcher(
+                name=":path",
+                string_match=matcher.StringMatcher(exact=_routes.READY_PATH),
+            )
+        )
+    )
+    body = protobuf.Struct.from_dict({"status": "SERVING"})
+    return hcm.ResponseMapper(
+        filter=accesslog.AccessLogFilter(
+            and_filter=accesslog.AndFilter(
+                filters=[
+                    _status_filter(accesslog.ComparisonFilterOp.EQ, 200),
+                    ready_path,
+                    _rest_request(),
+                ]
+            )
+        ),
+        body_format_override=core.SubstitutionFormatString(json_format=body),
+    )
+
+
 def _json_error_mapper(
     op: accesslog.ComparisonFilterOp, status: int, code: int
 ) -> hcm.ResponseMapper:
-    status_filter = accesslog.AccessLogFilter(
+    body = protobuf.Struct.from_dict(
+        {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []}
+    )
+    return hcm.ResponseMapper(
+        filter=accesslog.AccessLogFilter(
+            and_filter=accesslog.AndFilter(
+                filters=[_status_filter(op, status), _rest_request()]
+            )
+        ),
+        body_format_override=core.SubstitutionFormatString(json_format=body),
+    )
+
+
+def _status_filter(
+    op: accesslog.ComparisonFilterOp, status: int
+) -> accesslog.AccessLogFilter:
+    return accesslog.AccessLogFilter(
         status_code_filter=accesslog.StatusCodeFilter(
             comparison=accesslog.ComparisonFilter(
                 op=op,
@@ -203,15 +275,6 @@ def _json_error_mapper(
                 ),
             )
         )
-    )
-    body = protobuf.Struct.from_dict(
-        {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []}
-    )
-    return hcm.ResponseMapper(
-        filter=accesslog.AccessLogFilter(
-            and_filter=accesslog.AndFilter(filters=[status_filter, _rest_request()])
-        ),
-        body_format_override=core.SubstitutionFormatString(json_format=body),
     )
 
 

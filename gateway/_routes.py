@@ -4,15 +4,21 @@ The transcoder rewrites a REST request to its gRPC path and has the route
 matched again, so REST and gRPC calls of one method end on the same gRPC route:
 timeouts belong there. The REST prefix routes only decide that the transcoder
 handles the request at all; the catch-all route turns it off and answers 404.
+
+Envoy picks a request's filters when its headers arrive, by the first route it
+matches, so a filter a REST route turns on stays on for the whole exchange; a
+gRPC caller of the same method never matches that route.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway._envoy_api import core, jwt_authn, matcher, protobuf, route
+from gateway._envoy_api import core, jwt_authn, lua, matcher, protobuf, route
 
 TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
+# Turns a successful REST answer's 200 into 202; on for ACCEPTED_POST_PATHS only.
+ACCEPTED_STATUS_FILTER = "portcert.accepted_status"
 JWT_PROVIDER = "portcert"
 
 HEALTH_PATH = "/health"
@@ -36,6 +42,8 @@ REST_PREFIX_CLUSTERS = {
 }
 # Server-streaming methods: the default 15 s route timeout would cut them.
 STREAMING_METHODS = {f"/{VERIFICATION_SERVICE}/WatchVerificationStatus": "verifier"}
+# REST POST paths whose success means "accepted for processing": 202, not 200.
+ACCEPTED_POST_PATHS = {"/api/v1/verification/submit": "verifier"}
 # Called by the verification worker directly over mTLS, never from outside.
 INTERNAL_METHODS = (f"/{CERTIFICATION_SERVICE}/IssueCertification",)
 
@@ -50,6 +58,10 @@ OPEN_PATHS = (
 # Reachable without a token with POST only (GET of the path is a lookup).
 OPEN_POST_PATHS = ("/api/v1/certification/verify",)
 
+_POST_ONLY = route.HeaderMatcher(
+    name=":method", string_match=matcher.StringMatcher(exact="POST")
+)
+
 
 def build_route_configuration() -> route.RouteConfiguration:
     """Return the single virtual host that serves every domain."""
@@ -63,6 +75,10 @@ def build_route_configuration() -> route.RouteConfiguration:
         *(
             _cluster_route(route.RouteMatch(prefix=f"/{service}/"), cluster)
             for service, cluster in GRPC_SERVICE_CLUSTERS.items()
+        ),
+        *(
+            _accepted_route(path, cluster)
+            for path, cluster in ACCEPTED_POST_PATHS.items()
         ),
         *(
             _cluster_route(route.RouteMatch(path_separated_prefix=prefix), cluster)
@@ -84,16 +100,13 @@ def build_jwt_rules() -> list[jwt_authn.RequirementRule]:
     Unknown paths need a token too, so that a route added later is never open
     by accident; an authenticated caller then gets the 404.
     """
-    post_only = route.HeaderMatcher(
-        name=":method", string_match=matcher.StringMatcher(exact="POST")
-    )
     open_rules = [
         jwt_authn.RequirementRule(match=route.RouteMatch(path=path))
         for path in OPEN_PATHS
     ]
     open_rules += [
         jwt_authn.RequirementRule(
-            match=route.RouteMatch(path=path, headers=[post_only])
+            match=route.RouteMatch(path=path, headers=[_POST_ONLY])
         )
         for path in OPEN_POST_PATHS
     ]
@@ -110,6 +123,22 @@ def _cluster_route(
     timeout = timedelta(0) if streaming else None
     return route.Route(
         match=match, route=route.RouteAction(cluster=cluster, timeout=timeout)
+    )
+
+
+def _accepted_route(path: str, cluster: str) -> route.Route:
+    # An empty LuaPerRoute keeps the filter's own code; FilterConfig needs a
+    # config to turn on a filter that is off by default.
+    accepted_status_on = route.FilterConfig(
+        disabled=False, config=protobuf.Any.pack(lua.LuaPerRoute())
+    )
+    return route.Route(
+        name="accepted",
+        match=route.RouteMatch(path=path, headers=[_POST_ONLY]),
+        route=route.RouteAction(cluster=cluster),
+        typed_per_filter_config={
+            ACCEPTED_STATUS_FILTER: protobuf.Any.pack(accepted_status_on)
+        },
     )
 
 

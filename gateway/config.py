@@ -3,9 +3,10 @@
 ``build_bootstrap(GatewayConfig(...))`` returns a plain dict (camelCase, ready
 for ``json.dumps``) with:
 
-- one public listener (HTTP/1.1 and HTTP/2 on one port) that transcodes REST
-  to gRPC, checks JWTs, limits request bodies and answers errors as JSON
-  (``gateway/_http.py``, ``gateway/_routes.py``);
+- one public listener (HTTP/1.1 and HTTP/2 on one port, over TLS when
+  ``public_tls`` is set) that transcodes REST to gRPC, checks JWTs, limits
+  request bodies and answers errors as JSON (``gateway/_listener.py``,
+  ``gateway/_http.py``, ``gateway/_routes.py``);
 - one cluster per service, reached over mTLS with the gateway's certificate
   and health-checked over gRPC (``gateway/_clusters.py``);
 - the admin interface on the loopback address only.
@@ -13,7 +14,8 @@ for ``json.dumps``) with:
 ``/health`` answers 200 while Envoy runs. ``/ready`` answers 200 while each
 cluster has at least one host whose gRPC health service ``readiness`` reports
 SERVING, else 503 (Envoy's health_check filter with
-``cluster_min_healthy_percentages``).
+``cluster_min_healthy_percentages``). Both carry ``{"status": "SERVING"}`` when
+they answer 200.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ from gateway._envoy_api import (
     bootstrap,
     core,
     downstream_connections,
-    listener,
     overload,
     protobuf,
 )
-from gateway._http import build_connection_manager
+from gateway._listener import build_public_listener
 from portcert_runtime.pki import TlsMaterial
 
 ADMIN_HOST = "127.0.0.1"
@@ -101,6 +102,23 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class PublicTls:
+    """The certificate the public listener serves HTTPS and gRPC over TLS with.
+
+    Envoy reads both files at start, and its validation refuses a missing file
+    or a key that does not match the certificate; a renewed certificate needs a
+    restart.
+
+    Attributes:
+        cert_file: PEM certificate chain, the server's certificate first.
+        key_file: PEM private key of that certificate.
+    """
+
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """Everything the gateway's Envoy needs to know.
 
@@ -116,6 +134,7 @@ class GatewayConfig:
         max_request_bytes: Larger request bodies get 413 (default 1 MiB).
         max_connections: Open downstream connections beyond this are refused.
         health_check_interval: How often each service's readiness is probed.
+        public_tls: Certificate of the public listener; None serves plaintext.
     """
 
     listen_port: int
@@ -129,6 +148,7 @@ class GatewayConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     health_check_interval: timedelta = timedelta(seconds=5)
+    public_tls: PublicTls | None = None
 
     def __post_init__(self) -> None:
         ports = {
@@ -162,38 +182,22 @@ class GatewayConfig:
 
 def build_bootstrap(config: GatewayConfig) -> dict[str, Any]:
     """Build the Envoy bootstrap for ``config`` as a JSON-ready dict."""
-    public = listener.Listener(
-        name="public",
-        address=_socket_address(config.listen_host, config.listen_port),
-        filter_chains=[
-            listener.FilterChain(
-                filters=[
-                    listener.Filter(
-                        name="envoy.filters.network.http_connection_manager",
-                        typed_config=protobuf.Any.pack(
-                            build_connection_manager(config)
-                        ),
-                    )
-                ]
-            )
-        ],
+    admin_address = core.Address(
+        socket_address=core.SocketAddress(
+            address=ADMIN_HOST, port_value=config.admin_port
+        )
     )
     message = bootstrap.Bootstrap(
         node=core.Node(id="portcert-gateway", cluster="portcert-gateway"),
-        admin=bootstrap.Admin(address=_socket_address(ADMIN_HOST, config.admin_port)),
+        admin=bootstrap.Admin(address=admin_address),
         static_resources=bootstrap.BootstrapStaticResources(
-            listeners=[public], clusters=build_clusters(config)
+            listeners=[build_public_listener(config)],
+            clusters=build_clusters(config),
         ),
         overload_manager=_connection_limit(config.max_connections),
     )
     result: dict[str, Any] = message.to_dict()
     return result
-
-
-def _socket_address(host: str, port: int) -> core.Address:
-    return core.Address(
-        socket_address=core.SocketAddress(address=host, port_value=port)
-    )
 
 
 def _connection_limit(max_connections: int) -> overload.OverloadManager:

@@ -87,13 +87,21 @@ def format_certification(certification: cert_pb.Certification) -> str:
 
 async def submit_and_follow(
     gateway_address: str,
+    gateway_ca: bytes | None,
     token: str,
     request: service_pb.SubmitVerificationRequest,
     follow: bool,
 ) -> AsyncIterator[str]:
     """Submit ``request`` through the gateway; yield lines describing its progress."""
     metadata = (("authorization", f"Bearer {token}"),)
-    async with grpc.aio.insecure_channel(gateway_address) as channel:
+    channel = (
+        grpc.aio.secure_channel(
+            gateway_address, grpc.ssl_channel_credentials(root_certificates=gateway_ca)
+        )
+        if gateway_ca
+        else grpc.aio.insecure_channel(gateway_address)
+    )
+    async with channel:
         verifier = service_grpc.VerificationServiceStub(channel)
         accepted = await verifier.SubmitVerification(request, metadata=metadata)
         yield f"accepted request {accepted.request_id}"

@@ -20,7 +20,7 @@ from pgqueuer import AsyncpgDriver, Job, Queries
 from pgqueuer.types import JobId
 
 from portcert_runtime.audit import Actor, AuditLog, EventType
-from portcert_runtime.bootstrap import database_url, open_database
+from portcert_runtime.bootstrap import direct_database_url, open_database
 from portcert_runtime.database import Database
 from portcert_runtime.queue import ENTRYPOINT, VerificationJob
 from portcert_runtime.rabbitmq import DeadLetter, RabbitJobQueue, Reopen
@@ -110,7 +110,7 @@ def requeue_command(request_id: str | None, everything: bool) -> None:
 def _run(operation: Callable[[_DeadLetters, Reopen], Awaitable[_T]]) -> _T:
     try:
         settings = load_settings()
-        url = database_url(settings)
+        url = direct_database_url(settings)
     except SettingsError as err:
         raise click.ClickException(str(err)) from err
     store: _DeadLetters = _HeldJobs(url)

@@ -15,8 +15,8 @@ import uvloop
 from portcert_cli.dead_letters import dlq
 from portcert_runtime.auth import Role
 from portcert_runtime.bootstrap import (
-    database_url,
     development_issuer,
+    direct_database_url,
     open_blob_store,
     open_database,
 )
@@ -62,9 +62,14 @@ def up(services: str) -> None:
 )
 def serve(service: str) -> None:
     """Run one service in the foreground (what Kubernetes pods run)."""
+    from gateway.config import GatewayConfigError
+
     settings = _settings()
     configure_logging(service, settings.log_level)
-    uvloop.run(_serve(service, settings))
+    try:
+        uvloop.run(_serve(service, settings))
+    except (SettingsError, GatewayConfigError) as err:
+        raise click.ClickException(str(err)) from err
 
 
 async def _serve(service: str, settings: Settings) -> None:
@@ -72,6 +77,7 @@ async def _serve(service: str, settings: Settings) -> None:
 
     from certifier.app import run_certifier
     from gateway.app import run_gateway
+    from portcert_runtime.metrics import serving_metrics
     from verifier.app import run_verifier, run_worker
 
     runners = {
@@ -84,16 +90,19 @@ async def _serve(service: str, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await runners[service](settings, stop)
+    # Envoy keeps the gateway's statistics; its Python side has none to show.
+    metrics_port = 0 if service == "gateway" else settings.metrics_port
+    async with serving_metrics(settings.host, metrics_port):
+        await runners[service](settings, stop)
 
 
 @cli.command()
 def migrate() -> None:
-    """Apply pending schema migrations to PORTCERT_DATABASE_URL."""
+    """Apply pending schema migrations to the writer, bypassing any pooler."""
     from portcert_runtime.database import migrate as apply_migrations
 
     settings = _settings()
-    applied = asyncio.run(apply_migrations(database_url(settings)))
+    applied = asyncio.run(apply_migrations(direct_database_url(settings)))
     click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}")
 
 
@@ -118,12 +127,20 @@ def token(roles: tuple[str, ...], subject: str, lifetime: int) -> None:
 @click.argument("request_file", type=click.Path(path_type=Path))
 @click.option("--token", "bearer", help="Bearer token (default PORTCERT_TOKEN).")
 @click.option("--follow/--no-follow", default=True, show_default=True)
-def submit(request_file: Path, bearer: str | None, follow: bool) -> None:
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA of the gateway's certificate, when it serves TLS.",
+)
+def submit(
+    request_file: Path, bearer: str | None, follow: bool, ca_file: Path | None
+) -> None:
     """Submit a verification request from a JSON file and follow its status."""
     from portcert_cli.client import describe_rpc_error, load_request, submit_and_follow
 
     settings = _settings()
     request = load_request(request_file)
+    gateway_ca = ca_file.read_bytes() if ca_file else None
     if not bearer and settings.token is not None:
         bearer = settings.token.get_secret_value()
     if not bearer:
@@ -132,6 +149,7 @@ def submit(request_file: Path, bearer: str | None, follow: bool) -> None:
     async def run() -> None:
         async for line in submit_and_follow(
             f"{settings.gateway_host}:{settings.gateway_port}",
+            gateway_ca,
             bearer,
             request,
             follow,

@@ -9,6 +9,7 @@ gracefully, then the database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -39,6 +40,10 @@ SERVICES = ("certifier", "verifier", "worker", "gateway")
 _STOP_GRACE_SECONDS = 15.0
 _READY_TIMEOUT_SECONDS = 30.0
 _RESTART_DELAY_SECONDS = 1.0
+# The children that serve Prometheus metrics, each on its own port counted
+# from PORTCERT_METRICS_PORT, in the order of their gRPC ports.
+METRICS_PORT_OFFSETS = {"verifier": 0, "certifier": 1, "worker": 2}
+_MAX_PORT = 65535
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -50,6 +55,7 @@ class ServicePlan:
     name: str
     description: str
     ready: ReadinessCheck | None
+    metrics_port: int = 0
 
 
 def _grpc_readiness(
@@ -85,7 +91,12 @@ def _http_readiness(url: str) -> ReadinessCheck:
 def plan(settings: Settings, names: Sequence[str]) -> list[ServicePlan]:
     """The children to start, in an order where each finds what it needs."""
     operations = grpc_channel_credentials(tls_material(settings, "operations"))
-    public = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    scheme = "https" if settings.gateway_tls_cert_file else "http"
+    public = f"{scheme}://{settings.gateway_host}:{settings.gateway_port}"
+    # Envoy's admin /ready is on loopback in plaintext whatever the public
+    # port serves; the services behind it were already waited for.
+    gateway_ready = f"http://127.0.0.1:{settings.gateway_admin_port}/ready"
+    worker_health = f"{settings.host}:{settings.worker_health_port}"
     plans = {
         "certifier": ServicePlan(
             "certifier",
@@ -97,12 +108,38 @@ def plan(settings: Settings, names: Sequence[str]) -> list[ServicePlan]:
             f"gRPC with mTLS on {settings.verifier_target}",
             _grpc_readiness(settings.verifier_target, operations),
         ),
-        "worker": ServicePlan("worker", "consuming verification jobs", None),
+        "worker": ServicePlan(
+            "worker",
+            f"consuming jobs; gRPC health with mTLS on {worker_health}",
+            _grpc_readiness(worker_health, operations),
+        ),
         "gateway": ServicePlan(
-            "gateway", f"REST and gRPC on {public}", _http_readiness(f"{public}/ready")
+            "gateway", f"REST and gRPC on {public}", _http_readiness(gateway_ready)
         ),
     }
-    return [plans[name] for name in SERVICES if name in names]
+    return [
+        dataclasses.replace(plans[name], metrics_port=metrics_port(settings, name))
+        for name in SERVICES
+        if name in names
+    ]
+
+
+def metrics_port(settings: Settings, name: str) -> int:
+    """The metrics port of child ``name``; 0 when metrics are off or it has none.
+
+    Raises:
+        click.ClickException: the children's ports would pass 65535.
+    """
+    if settings.metrics_port == 0 or name not in METRICS_PORT_OFFSETS:
+        return 0
+    highest = _MAX_PORT - max(METRICS_PORT_OFFSETS.values())
+    if settings.metrics_port > highest:
+        raise click.ClickException(
+            f"PORTCERT_METRICS_PORT: must be at most {highest}, since `portcert "
+            f"up` serves metrics on it and the {len(METRICS_PORT_OFFSETS) - 1} "
+            "ports after it"
+        )
+    return settings.metrics_port + METRICS_PORT_OFFSETS[name]
 
 
 async def wait_until_ready(
@@ -151,6 +188,7 @@ async def run_system(
     settings: Settings, names: Sequence[str], environ: Mapping[str, str]
 ) -> None:
     """Run the chosen services until SIGINT or SIGTERM."""
+    plans = plan(settings, names)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -166,7 +204,13 @@ async def run_system(
     # Keys and certificates are created here, once, before any child needs them.
     development_issuer(settings)
     SigningKey.load_or_create(settings.resolved_signing_key_file)
-    children = [_Child(service, environment) for service in plan(settings, names)]
+    children = [
+        _Child(
+            service,
+            {**environment, "PORTCERT_METRICS_PORT": str(service.metrics_port)},
+        )
+        for service in plans
+    ]
     try:
         for child in children:
             await child.start()
@@ -203,6 +247,9 @@ def _announce(settings: Settings, children: list[_Child]) -> None:
     lines = ["portcert is running (Ctrl-C stops it):"]
     for child in children:
         lines.append(f"  {child.service.name:<10} {child.service.description}")
+        if child.service.metrics_port:
+            address = f"{settings.host}:{child.service.metrics_port}"
+            lines.append(f"  {'':<10} Prometheus metrics on http://{address}/metrics")
     database = (
         "embedded PostgreSQL"
         if settings.uses_embedded_database

@@ -24,6 +24,17 @@ def database_url(settings: Settings) -> str:
     return settings.database_url.get_secret_value()
 
 
+def direct_database_url(settings: Settings) -> str:
+    """The writer URL for single connections that keep session state.
+
+    LISTEN, the job-queue consumer and the session lock of migrations need a
+    server session of their own, which a transaction-pooling proxy does not
+    give; the pools, which keep none, use :func:`database_url`.
+    """
+    direct = settings.database_direct_url
+    return direct.get_secret_value() if direct else database_url(settings)
+
+
 async def open_database(settings: Settings) -> Database:
     """Connect the writer pool and, when configured, the reader pool."""
     reader = settings.database_reader_url
@@ -88,10 +99,11 @@ def token_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
-# Processes that hold a certificate: the two servers, and their clients. The
+# Processes that hold a certificate: the servers, and their clients. The worker
+# is both: a client of the certifier and the server of its health port. The
 # "operations" identity is for people and tools that reach a service directly
 # (health checks from `portcert up`, grpcurl).
-SERVER_IDENTITIES = ("verifier", "certifier")
+SERVER_IDENTITIES = ("verifier", "certifier", "verification-worker")
 CLIENT_IDENTITIES = ("gateway", "verification-worker", "operations")
 
 

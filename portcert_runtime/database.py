@@ -1,9 +1,13 @@
 """PostgreSQL access: connection pools, schema migrations, the embedded server.
 
 Services share one writer pool and, when a reader URL is configured, a reader
-pool for reads that may be slightly stale. Migrations are plain SQL files
-applied in order by ``portcert migrate`` (or by ``portcert up`` for the
-embedded database), never implicitly against a production server.
+pool for reads that may be slightly stale. Writes, reads inside a write's
+transaction and reads that must see the latest state (the status stream) use
+the writer; lookups by id use :meth:`Database.find`, which asks the reader
+first and the writer only when the reader does not have the row yet.
+Migrations are plain SQL files applied in order by ``portcert migrate`` (or by
+``portcert up`` for the embedded database), never implicitly against a
+production server.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import asyncpg
 from pgqueuer import AsyncpgDriver, Queries
 
 logger = logging.getLogger(__name__)
+
+_Row = TypeVar("_Row")
 
 # Any constant works; it only has to be the same for every migrating process.
 _MIGRATION_LOCK_ID = 0x706F7274
@@ -91,12 +97,29 @@ class Database:
         if self.reader is not self.writer:
             await self.reader.close()
 
+    async def find(
+        self, lookup: Callable[[asyncpg.Pool], Awaitable[_Row | None]]
+    ) -> _Row | None:
+        """Run ``lookup`` on the reader, then on the writer if the reader found nothing.
+
+        A replica that lags has not yet got rows committed moments ago; falling
+        back to the writer on a miss means whoever was just handed an id (a
+        submitter, a client reading a status) never gets NOT_FOUND for it, while
+        rows the replica has are read there. What the replica returns may be
+        older than the writer's version of the same row.
+        """
+        found = await lookup(self.reader)
+        if found is None and self.reader is not self.writer:
+            found = await lookup(self.writer)
+        return found
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A writer connection inside a transaction."""
-        async with self.writer.acquire() as connection, connection.transaction():
-            # The pool hands out a proxy that behaves as the connection itself.
+        connection = await self.writer.acquire()
+        async with connection.transaction():
             yield cast(asyncpg.Connection, connection)
+        await self.writer.release(connection)
 
 
 def _migration_files() -> list[tuple[int, str, str]]:

@@ -87,9 +87,11 @@ class ServiceHost:
         self._probe_task = asyncio.create_task(self._watch_readiness())
 
     async def _refresh_readiness(self) -> None:
-        ready = not self._draining and all(
+        passing = not self._draining and all(
             await asyncio.gather(*(probe() for probe in self._probes))
         )
+        # A drain may have begun while the probes ran; it must win.
+        ready = passing and not self._draining
         status = _SERVING if ready else _NOT_SERVING
         await self.health.set(READINESS, status)
         await self.health.set("", status)
@@ -99,10 +101,14 @@ class ServiceHost:
             await asyncio.sleep(self._probe_interval)
             await self._refresh_readiness()
 
-    async def drain_and_stop(self, grace: float) -> None:
-        """Report NOT_SERVING, let in-flight calls finish for ``grace`` s, stop."""
+    async def report_draining(self) -> None:
+        """Report NOT_SERVING from now on; the server itself keeps answering."""
         self._draining = True
         await self._refresh_readiness()
+
+    async def drain_and_stop(self, grace: float) -> None:
+        """Report NOT_SERVING, let in-flight calls finish for ``grace`` s, stop."""
+        await self.report_draining()
         if self._probe_task is not None:
             self._probe_task.cancel()
         await self.server.stop(grace)

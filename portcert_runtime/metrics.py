@@ -1,6 +1,15 @@
-"""Prometheus metrics shared by every process."""
+"""Prometheus metrics shared by every process, and the HTTP server that shows them."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+logger = logging.getLogger(__name__)
 
 RPC_DURATION = Histogram(
     "portcert_rpc_duration_seconds",
@@ -24,3 +33,27 @@ CERTIFICATIONS_ISSUED = Counter(
 STATUS_WATCHERS = Gauge(
     "portcert_status_watchers", "Open WatchVerificationStatus streams."
 )
+
+
+@contextlib.asynccontextmanager
+async def serving_metrics(host: str, port: int) -> AsyncIterator[None]:
+    """Serve every metric of this process at ``http://host:port/metrics``.
+
+    prometheus_client's own server answers from a thread of its own, so a
+    scrape costs the event loop nothing. Port 0 serves nothing: metrics are
+    off unless a port is configured.
+
+    Raises:
+        OSError: the port cannot be bound.
+    """
+    if port == 0:
+        yield
+        return
+    server, thread = start_http_server(port, addr=host)
+    logger.info("metrics listening", extra={"address": f"{host}:{port}"})
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+        thread.join()

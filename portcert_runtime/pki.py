@@ -6,13 +6,16 @@ certificate per process:
     ca.crt, ca.key                      the CA (never leaves this directory)
     verifier.crt, certifier.crt         servers: DNS:<name>, DNS:localhost,
                                         IP:127.0.0.1, serverAuth
-    gateway.crt, verification-worker.crt
-                                        clients: DNS:<name>, clientAuth
+    gateway.crt                         client: DNS:<name>, clientAuth
+    verification-worker.crt             both: a client of the certifier and
+                                        the server of its own health port, so
+                                        the server names and both usages
 
 Every leaf also carries the URI SAN ``spiffe://portcert.local/<name>``, the
 identity a peer should check. Files that exist and are still good are reused;
-a missing, expiring or foreign file is replaced. Private keys are written 0600
-through a temporary file and a rename, so no reader ever sees half a key.
+a missing, expiring or foreign file, or one whose usages differ from those
+asked for, is replaced. Private keys are written 0600 through a temporary file
+and a rename, so no reader ever sees half a key.
 
 This is for one machine and for tests. Production certificates come from the
 platform (cert-manager, a mesh, a real CA) as files with the same layout.
@@ -42,7 +45,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 logger = logging.getLogger(__name__)
 
 TRUST_DOMAIN = "portcert.local"
-SERVER_NAMES = ("verifier", "certifier")
+SERVER_NAMES = ("verifier", "certifier", "verification-worker")
 CLIENT_NAMES = ("gateway", "verification-worker")
 
 _CA_LIFETIME = datetime.timedelta(days=5 * 365)
@@ -112,7 +115,8 @@ def ensure_development_pki(
     Args:
         directory: Where the PEM files live; created (0700) when missing.
         server_names: Processes that get a server certificate.
-        client_names: Processes that get a client certificate.
+        client_names: Processes that get a client certificate; a name in both
+            lists gets one certificate valid for both.
 
     Returns:
         The PKI, to look up each process's files with ``for_service``.
@@ -121,7 +125,8 @@ def ensure_development_pki(
         ValueError: A name is not a lower-case DNS label such as ``verifier``,
             or is ``ca``.
     """
-    for name in (*server_names, *client_names):
+    names = tuple(dict.fromkeys((*server_names, *client_names)))
+    for name in names:
         if not _SERVICE_NAME.match(name) or name == "ca":
             raise ValueError(
                 f"service name {name!r}: must be a lower-case DNS label "
@@ -130,14 +135,18 @@ def ensure_development_pki(
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _exclusive_lock(directory / ".lock"):
         issuer = _ensure_ca(directory)
-        for name in server_names:
-            _ensure_leaf(directory, issuer, name, server=True)
-        for name in client_names:
-            _ensure_leaf(directory, issuer, name, server=False)
+        for name in names:
+            usages = frozenset(
+                usage
+                for usage, holders in (
+                    (ExtendedKeyUsageOID.SERVER_AUTH, server_names),
+                    (ExtendedKeyUsageOID.CLIENT_AUTH, client_names),
+                )
+                if name in holders
+            )
+            _ensure_leaf(directory, issuer, name, usages)
     return DevelopmentPki(
-        directory=directory,
-        ca_cert=directory / "ca.crt",
-        names=(*server_names, *client_names),
+        directory=directory, ca_cert=directory / "ca.crt", names=names
     )
 
 
@@ -202,13 +211,19 @@ def _ensure_ca(directory: Path) -> _KeyPair:
     return _KeyPair(cert=cert, key=key)
 
 
-def _ensure_leaf(directory: Path, issuer: _KeyPair, name: str, *, server: bool) -> None:
+def _ensure_leaf(
+    directory: Path,
+    issuer: _KeyPair,
+    name: str,
+    usages: frozenset[x509.ObjectIdentifier],
+) -> None:
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     existing = _load_pair(cert_path, key_path)
     if (
         existing is not None
         and _is_fresh(existing.cert)
         and _is_issued_by(existing.cert, issuer.cert)
+        and _extended_usages(existing.cert) == usages
     ):
         return
     key = ec.generate_private_key(ec.SECP256R1())
@@ -216,14 +231,11 @@ def _ensure_leaf(directory: Path, issuer: _KeyPair, name: str, *, server: bool) 
         x509.DNSName(name),
         x509.UniformResourceIdentifier(spiffe_id(name)),
     ]
-    if server:
+    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
         sans += [
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
         ]
-    usage = (
-        ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    )
     now = datetime.datetime.now(datetime.UTC)
     ca_public_key = issuer.key.public_key()
     cert = (
@@ -243,7 +255,10 @@ def _ensure_leaf(directory: Path, issuer: _KeyPair, name: str, *, server: bool) 
         .not_valid_after(now + _LEAF_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(sorted(usages, key=lambda oid: oid.dotted_string)),
+            critical=False,
+        )
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public_key),
@@ -281,6 +296,14 @@ def _load_pair(cert_path: Path, key_path: Path) -> _KeyPair | None:
     if key.public_key() != cert.public_key():
         return None
     return _KeyPair(cert=cert, key=key)
+
+
+def _extended_usages(cert: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return frozenset()
+    return frozenset(usage.value)
 
 
 def _is_fresh(cert: x509.Certificate) -> bool:

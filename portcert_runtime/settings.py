@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         default=None,
         description="Reader (replica) URL for reads that may be stale.",
     )
+    database_direct_url: SecretStr | None = Field(
+        default=None,
+        description="Writer URL that bypasses any transaction-pooling proxy, for "
+        "the connections that keep session state (LISTEN, migrations); "
+        "defaults to database_url.",
+    )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_statement_cache_size: int = Field(
         default=100,
@@ -66,6 +72,19 @@ class Settings(BaseSettings):
     verifier_port: int = Field(default=50051, ge=0, le=65535)
     certifier_port: int = Field(default=50052, ge=0, le=65535)
     gateway_port: int = Field(default=8080, ge=0, le=65535)
+    worker_health_port: int = Field(
+        default=50053,
+        ge=0,
+        le=65535,
+        description="gRPC health (mTLS) of the verification worker.",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="HTTP port of a process's Prometheus /metrics; 0 serves none. "
+        "`portcert up` gives its children this port and the next two.",
+    )
     verifier_address: str = Field(
         default="",
         pattern=_ADDRESS_PATTERN,
@@ -163,8 +182,22 @@ class Settings(BaseSettings):
         description="Unacknowledged deliveries per work queue and consumer; "
         "defaults to worker_concurrency.",
     )
+    gateway_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain the public gateway port serves HTTPS "
+        "and gRPC over TLS with; set together with gateway_tls_key_file.",
+    )
+    gateway_tls_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key of gateway_tls_cert_file.",
+    )
+    gateway_plaintext_behind_proxy: bool = Field(
+        default=False,
+        description="Allow the gateway to serve plaintext on a non-loopback "
+        "address, for a load balancer that terminates TLS in front of it.",
+    )
 
-    @field_validator("database_url", "database_reader_url")
+    @field_validator("database_url", "database_reader_url", "database_direct_url")
     @classmethod
     def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(
@@ -198,6 +231,19 @@ class Settings(BaseSettings):
                 "missing_setting",
                 "PORTCERT_RABBITMQ_URL: required when PORTCERT_QUEUE_BACKEND "
                 "is rabbitmq",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gateway_tls_cert_and_key_together(self) -> Settings:
+        cert, key = "PORTCERT_GATEWAY_TLS_CERT_FILE", "PORTCERT_GATEWAY_TLS_KEY_FILE"
+        if self.gateway_tls_cert_file is not None and self.gateway_tls_key_file is None:
+            raise PydanticCustomError(
+                "missing_setting", f"{key}: required when {cert} is set"
+            )
+        if self.gateway_tls_key_file is not None and self.gateway_tls_cert_file is None:
+            raise PydanticCustomError(
+                "missing_setting", f"{cert}: required when {key} is set"
             )
         return self
 

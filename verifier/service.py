@@ -212,7 +212,7 @@ class VerificationService(service_grpc.VerificationServiceServicer):
         request_id = _parse_request_id(request.request_id)
         # Errors before the first message reach REST clients as a plain HTTP
         # error; later ones as a last event that carries the error.
-        stored = await self._load(request_id)
+        stored = await self._load_latest(request_id)
         metrics.STATUS_WATCHERS.inc()
         try:
             async for state in self._follow(request_id, stored):
@@ -229,7 +229,7 @@ class VerificationService(service_grpc.VerificationServiceServicer):
     ) -> AsyncIterator[pb.VerificationState]:
         # Subscribe before re-reading so that no change slips in between.
         async with self._feed.subscribe(request_id) as changed:
-            stored = await self._load(request_id)
+            stored = await self._load_latest(request_id)
             last_sent = None
             while True:
                 if (stored.status, stored.updated_at) != last_sent:
@@ -241,15 +241,29 @@ class VerificationService(service_grpc.VerificationServiceServicer):
                 if self._stopping.is_set():
                     raise Unavailable("the server is shutting down; watch again")
                 changed.clear()
-                stored = await self._load(request_id)
+                stored = await self._load_latest(request_id)
 
     async def _load(self, request_id: uuid.UUID) -> store.StoredRequest:
-        # Read from the writer: a caller following its own submission must
-        # never see it missing because a replica lags.
+        # A status lookup may be a moment stale, but a request the replica has
+        # not got yet is read from the writer rather than reported missing.
+        stored = await self._database.find(
+            lambda pool: store.load_request(pool, request_id)
+        )
+        return _found(stored, request_id)
+
+    async def _load_latest(self, request_id: uuid.UUID) -> store.StoredRequest:
+        # The stream is woken by the writer's notifications and must reach the
+        # final state, which a lagging replica may not show yet.
         stored = await store.load_request(self._database.writer, request_id)
-        if stored is None:
-            raise NotFound(f"no verification request {request_id}")
-        return stored
+        return _found(stored, request_id)
+
+
+def _found(
+    stored: store.StoredRequest | None, request_id: uuid.UUID
+) -> store.StoredRequest:
+    if stored is None:
+        raise NotFound(f"no verification request {request_id}")
+    return stored
 
 
 def _replay(

@@ -112,6 +112,27 @@ def open_ingress(documents: list[Document]) -> dict[str, set[str]]:
     return opened
 
 
+def ingress_peers(
+    documents: list[Document], port_name: str
+) -> dict[str, list[Document]]:
+    """Peers of the ingress rules that cover each workload's ``port_name`` port.
+
+    A rule without ``from`` (any source) shows as an empty peer ``{}``.
+    """
+    policies = list(of_kind(documents, "NetworkPolicy").values())
+    labels = pod_labels(documents)
+    peers: dict[str, list[Document]] = {}
+    for workload, pod in pod_specs(documents).items():
+        for port in main_container(pod).get("ports", []):
+            if port["name"] != port_name:
+                continue
+            for policy in _selecting(policies, labels[workload], "Ingress"):
+                for rule in policy["spec"].get("ingress", []):
+                    if _port_matches(rule, port["name"], port["containerPort"]):
+                        peers.setdefault(workload, []).extend(rule.get("from", [{}]))
+    return peers
+
+
 def open_egress_ports(documents: list[Document]) -> dict[str, set[int]]:
     """Ports each workload may reach at any address (its external backends)."""
     policies = list(of_kind(documents, "NetworkPolicy").values())

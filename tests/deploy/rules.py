@@ -255,6 +255,30 @@ def grpc_probe_violations(
     return problems
 
 
+def metrics_violations(template: Document, *, port: int) -> list[str]:
+    """Pod templates without a ``metrics`` port and scrape annotations for it."""
+    container = main_container(template["spec"])
+    where = container["name"]
+    ports = {entry["name"]: entry["containerPort"] for entry in container["ports"]}
+    problems = []
+    if ports.get("metrics") != port:
+        problems.append(
+            f"{where}: port 'metrics' is {ports.get('metrics')}, not {port}"
+        )
+    expected = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    annotations = template["metadata"].get("annotations", {})
+    problems += [
+        f"{where}: annotation {key} is {annotations.get(key)!r}, not {value!r}"
+        for key, value in expected.items()
+        if annotations.get(key) != value
+    ]
+    return problems
+
+
 def http_probe_violations(pod: Document, *, port: int) -> list[str]:
     """Gateway probes that miss /health (start, liveness) and /ready on ``http``."""
     container = main_container(pod)

@@ -30,6 +30,7 @@ from .rules import (
     hardening_violations,
     http_probe_violations,
     listing_violations,
+    metrics_violations,
     probe_timing_violations,
     replica_bound_violations,
     resource_violations,
@@ -44,7 +45,8 @@ SETTING_NAMES = frozenset(f"PORTCERT_{name.upper()}" for name in Settings.model_
 # The oldest release with every field used (the preStop sleep action), and
 # the newest schema the validator ships.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-GRPC_SERVERS = ("verifier", "certifier")
+GRPC_SERVERS = ("verifier", "certifier", "worker")
+METRICS_SERVERS = ("verifier", "certifier", "worker")
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -141,17 +143,43 @@ def test_grpc_servers_probe_liveness_and_readiness_on_their_grpc_port(
     documents: list[Document], environments: dict[str, dict[str, str]], workload: str
 ) -> None:
     settings = load_settings(environments[workload])
-    port = {"verifier": settings.verifier_port, "certifier": settings.certifier_port}
+    port = {
+        "verifier": settings.verifier_port,
+        "certifier": settings.certifier_port,
+        "worker": settings.worker_health_port,
+    }
+    # Callers reach the servers by their Service's name; nothing dials the
+    # worker, whose certificate names its identity.
+    services = of_kind(documents, "Service")
+    server_name = (
+        services[workload]["metadata"]["name"]
+        if workload in services
+        else IDENTITIES[workload]
+    )
 
     problems = grpc_probe_violations(
         pod_specs(documents)[workload],
         port=port[workload],
         identity=IDENTITIES[workload],
-        server_name=of_kind(documents, "Service")[workload]["metadata"]["name"],
+        server_name=server_name,
         program=HEALTH_PROBE,
     )
 
     assert problems == []
+
+
+@pytest.mark.parametrize("workload", METRICS_SERVERS)
+def test_python_services_expose_metrics_on_a_named_port_prometheus_discovers(
+    documents: list[Document], environments: dict[str, dict[str, str]], workload: str
+) -> None:
+    port = load_settings(environments[workload]).metrics_port
+
+    problems = metrics_violations(
+        of_kind(documents, "Deployment")[workload]["spec"]["template"], port=port
+    )
+
+    assert problems == []
+    assert port != 0
 
 
 def test_gateway_probes_health_and_ready_on_its_http_port(

@@ -1,12 +1,22 @@
 """The NetworkPolicies allow exactly the designed paths and nothing else."""
 
 from .manifests import Document, of_kind, pod_specs
-from .network import dns_allowed, open_egress_ports, open_ingress, pod_edges
+from .network import (
+    dns_allowed,
+    ingress_peers,
+    open_egress_ports,
+    open_ingress,
+    pod_edges,
+)
 
 POSTGRESQL = 5432
 RABBITMQ = {5671, 5672}
 REDIS = 6379
 HTTPS = 443
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
 
 
 def test_pods_reach_each_other_only_along_the_designed_paths(
@@ -27,6 +37,18 @@ def test_only_the_gateway_accepts_connections_from_outside(
     opened = open_ingress(documents)
 
     assert opened == {"gateway": {"http"}}
+
+
+def test_only_prometheus_may_scrape_the_metrics_ports(
+    documents: list[Document],
+) -> None:
+    peers = ingress_peers(documents, "metrics")
+
+    assert peers == {
+        "verifier": [PROMETHEUS],
+        "certifier": [PROMETHEUS],
+        "worker": [PROMETHEUS],
+    }
 
 
 def test_each_workload_reaches_only_the_backends_it_uses(

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from certifier.app import WORKER_IDENTITY as CERTIFYING_PEER
 from certifier.signing import KeyFileError, SigningKey
-from gateway.config import JwtSettings
+from gateway.app import public_tls
+from gateway.config import GatewayConfigError, JwtSettings
 from portcert_runtime.auth import TokenVerifier
 from portcert_runtime.bootstrap import tls_material
 from portcert_runtime.pki import spiffe_id
@@ -24,6 +25,7 @@ from .manifests import (
     HEALTH_PROBE,
     Document,
     empty_dir_mounts,
+    exec_flags,
     main_container,
     mounted_files,
     of_kind,
@@ -93,6 +95,24 @@ def test_queue_users_take_rabbitmq_and_blobs_go_to_s3(
     }
     assert settings["certifier"].blob_backend == "s3"
     assert settings["verifier"].redis_url is not None
+
+
+def test_gateway_serves_plaintext_only_because_the_load_balancer_terminates_tls(
+    documents: list[Document], environments: dict[str, dict[str, str]]
+) -> None:
+    settings = load_settings(environments["gateway"])
+    without_proxy = settings.model_copy(
+        update={"gateway_plaintext_behind_proxy": False}
+    )
+    service = of_kind(documents, "Service")["gateway"]
+
+    tls = public_tls(settings)
+
+    assert tls is None
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert [port["port"] for port in service["spec"]["ports"]] == [443]
+    with pytest.raises(GatewayConfigError, match="PORTCERT_GATEWAY_HOST"):
+        public_tls(without_proxy)
 
 
 def test_every_referenced_secret_and_key_set_has_an_example(
@@ -219,6 +239,26 @@ def test_certificates_carry_the_identity_and_names_peers_check(
     if workload in ("verifier", "certifier"):
         assert workload in spec["dnsNames"]
         assert "server auth" in spec["usages"]
+
+
+@pytest.mark.parametrize("workload", ["verifier", "certifier", "worker"])
+def test_the_certificate_serves_the_name_its_in_pod_probe_dials(
+    documents: list[Document], examples: list[Document], workload: str
+) -> None:
+    pod = pod_specs(documents)[workload]
+    certificates = {
+        cert["spec"]["secretName"]: cert["spec"]
+        for cert in examples
+        if cert["kind"] == "Certificate"
+    }
+
+    spec = certificates[_tls_secret(pod)]
+
+    for kind in ("livenessProbe", "readinessProbe"):
+        _, flags = exec_flags(main_container(pod)[kind])
+        assert flags["tls-server-name"] in spec["dnsNames"]
+    # The probe presents the same certificate it checks the server by.
+    assert {"server auth", "client auth"} <= set(spec["usages"])
 
 
 def test_containerfile_copies_every_package_the_wheel_is_built_from() -> None:

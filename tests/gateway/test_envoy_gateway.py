@@ -1,37 +1,31 @@
 """The gateway's Envoy in front of real mTLS gRPC upstreams, over real sockets.
 
-Each gateway test starts a verifier stand-in (GetVerificationStatus, the watch
-stream and gRPC health), a certifier stand-in (gRPC health only) and an Envoy
-built by ``gateway.config``; requests go through plain HTTP/1.1 or gRPC.
+Each gateway test starts a verifier stand-in, a certifier stand-in (gRPC health
+only) and an Envoy built by ``gateway.config``; requests go through plain
+HTTP/1.1 or gRPC (tests/gateway/test_public_tls.py covers the TLS listener).
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
-import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from gateway.config import (
     GatewayConfig,
     GatewayConfigError,
     JwtSettings,
-    Upstream,
     build_bootstrap,
 )
 from gateway.envoy import (
@@ -46,268 +40,32 @@ from portcert.certification.v1 import (
     certification_service_pb2_grpc,
 )
 from portcert.verification.v1 import (
-    verification_pb2,
     verification_service_pb2,
     verification_service_pb2_grpc,
 )
 from portcert_runtime.pki import (
     DevelopmentPki,
-    TlsMaterial,
     ensure_development_pki,
     grpc_channel_credentials,
-    grpc_server_credentials,
     spiffe_id,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-DESCRIPTOR_SET = ROOT / "gen" / "portcert" / "descriptor.binpb"
-ISSUER = "https://issuer.portcert.test"
-AUDIENCE = "portcert"
-KNOWN_REQUEST_ID = "0b9d6a4e-3c1f-4d7e-9a51-2f8c7e6d5b40"
-CONTAINER_ID = "MSCU1234565"
-READINESS = "readiness"
-Status = verification_pb2.VerificationStatus
-
-
-# --- upstream stand-ins ------------------------------------------------------
-
-
-class VerificationStandIn(verification_service_pb2_grpc.VerificationServiceServicer):
-    """Knows one request; records what each call carried."""
-
-    def __init__(self) -> None:
-        self.metadata: list[dict[str, str | bytes]] = []
-        self.peer_names: list[list[bytes]] = []
-
-    def _state(
-        self, status: verification_pb2.VerificationStatus
-    ) -> verification_pb2.VerificationState:
-        return verification_pb2.VerificationState(
-            request_id=KNOWN_REQUEST_ID, container_id=CONTAINER_ID, status=status
-        )
-
-    async def GetVerificationStatus(  # noqa: N802
-        self,
-        request: verification_service_pb2.GetVerificationStatusRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> verification_service_pb2.GetVerificationStatusResponse:
-        self.metadata.append(dict(context.invocation_metadata() or ()))
-        self.peer_names.append(context.auth_context().get("x509_common_name", []))
-        if request.request_id != KNOWN_REQUEST_ID:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"verification request {request.request_id} does not exist",
-            )
-        return verification_service_pb2.GetVerificationStatusResponse(
-            state=self._state(Status.VERIFICATION_STATUS_IN_PROGRESS)
-        )
-
-    async def WatchVerificationStatus(  # noqa: N802
-        self,
-        request: verification_service_pb2.WatchVerificationStatusRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[verification_service_pb2.WatchVerificationStatusResponse]:
-        for status in (
-            Status.VERIFICATION_STATUS_PENDING,
-            Status.VERIFICATION_STATUS_IN_PROGRESS,
-            Status.VERIFICATION_STATUS_PASSED,
-        ):
-            yield verification_service_pb2.WatchVerificationStatusResponse(
-                state=self._state(status)
-            )
-
-
-@dataclass
-class StandIn:
-    port: int
-    server: grpc.aio.Server
-    health: health.aio.HealthServicer
-
-
-@dataclass
-class Upstreams:
-    verifier: StandIn
-    certifier: StandIn
-    verification: VerificationStandIn
-
-
-async def _start_stand_in(
-    material: TlsMaterial, verification: VerificationStandIn | None
-) -> StandIn:
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if verification is not None:
-        verification_service_pb2_grpc.add_VerificationServiceServicer_to_server(
-            verification, server
-        )
-    port = server.add_secure_port("127.0.0.1:0", grpc_server_credentials(material))
-    await server.start()
-    await health_servicer.set(READINESS, health_pb2.HealthCheckResponse.SERVING)
-    return StandIn(port=port, server=server, health=health_servicer)
-
-
-# --- fixtures ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenKeys:
-    private_key: ec.EllipticCurvePrivateKey
-    jwks: str
-
-    def mint(self, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "officer-7", "exp": now + 300}
-        payload.update(claims)
-        payload = {k: v for k, v in payload.items() if v is not None}
-        return jwt.encode(
-            payload, self.private_key, algorithm="ES256", headers={"kid": "test"}
-        )
-
-
-def _token_keys() -> TokenKeys:
-    key = ec.generate_private_key(ec.SECP256R1())
-    public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    public_jwk.update({"kid": "test", "alg": "ES256", "use": "sig"})
-    return TokenKeys(private_key=key, jwks=json.dumps({"keys": [public_jwk]}))
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> DevelopmentPki:
-    return ensure_development_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def keys() -> TokenKeys:
-    return _token_keys()
-
-
-@pytest.fixture
-async def upstreams(pki: DevelopmentPki) -> AsyncIterator[Upstreams]:
-    verification = VerificationStandIn()
-    verifier = await _start_stand_in(pki.for_service("verifier"), verification)
-    certifier = await _start_stand_in(pki.for_service("certifier"), None)
-    yield Upstreams(verifier=verifier, certifier=certifier, verification=verification)
-    await verifier.server.stop(grace=None)
-    await certifier.server.stop(grace=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _gateway_config(
-    pki: DevelopmentPki, keys: TokenKeys, upstreams: Upstreams
-) -> GatewayConfig:
-    return GatewayConfig(
-        listen_host="127.0.0.1",
-        listen_port=_free_port(),
-        admin_port=_free_port(),
-        verifier=Upstream("127.0.0.1", upstreams.verifier.port),
-        certifier=Upstream("127.0.0.1", upstreams.certifier.port),
-        tls=pki.for_service("gateway"),
-        descriptor_set=DESCRIPTOR_SET,
-        jwt=JwtSettings(jwks=keys.jwks, issuer=ISSUER, audiences=(AUDIENCE,)),
-        health_check_interval=timedelta(milliseconds=200),
-    )
-
-
-@dataclass
-class Gateway:
-    config: GatewayConfig
-    envoy: EnvoyProcess
-    upstreams: Upstreams
-    keys: TokenKeys
-
-    @property
-    def port(self) -> int:
-        return self.config.listen_port
-
-
-@pytest.fixture
-def gateway_config(
-    pki: DevelopmentPki, keys: TokenKeys, upstreams: Upstreams
-) -> GatewayConfig:
-    return _gateway_config(pki, keys, upstreams)
-
-
-@pytest.fixture
-async def gateway(
-    gateway_config: GatewayConfig,
-    upstreams: Upstreams,
-    keys: TokenKeys,
-    tmp_path: Path,
-) -> AsyncIterator[Gateway]:
-    envoy = EnvoyProcess(build_bootstrap(gateway_config), tmp_path / "envoy")
-    await envoy.start()
-    yield Gateway(config=gateway_config, envoy=envoy, upstreams=upstreams, keys=keys)
-    await envoy.stop()
-
-
-# --- HTTP helpers --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def _send(
-    port: int, method: str, path: str, headers: dict[str, str], body: bytes | None
-) -> Reply:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        reply_headers = {k.lower(): v for k, v in response.getheaders()}
-        return Reply(response.status, reply_headers, response.read())
-    finally:
-        connection.close()
-
-
-async def _http(
-    port: int,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    headers: dict[str, str] | None = None,
-    body: bytes | None = None,
-) -> Reply:
-    all_headers = dict(headers or {})
-    if token is not None:
-        all_headers["authorization"] = f"Bearer {token}"
-    return await asyncio.to_thread(_send, port, method, path, all_headers, body)
-
-
-async def _wait_for_status(port: int, path: str, wanted: int) -> int:
-    """Poll until ``path`` answers ``wanted``; return the last status seen."""
-    deadline = time.monotonic() + 10
-    status = 0
-    while time.monotonic() < deadline:
-        status = (await _http(port, "GET", path)).status
-        if status == wanted:
-            break
-        await asyncio.sleep(0.1)
-    return status
-
-
-def _counter(envoy_admin_port: int, name: str) -> int:
-    reply = _send(envoy_admin_port, "GET", f"/stats?filter=^{name}$", {}, None)
-    for line in reply.body.decode().splitlines():
-        key, _, value = line.partition(": ")
-        if key == name:
-            return int(value)
-    return 0
-
+from tests.gateway.running_gateway import (
+    Gateway,
+    Reply,
+    TokenKeys,
+    call_http,
+    envoy_counter,
+    make_gateway_config,
+    make_token_keys,
+    wait_for_status,
+)
+from tests.gateway.stand_ins import (
+    CONTAINER_ID,
+    KNOWN_REQUEST_ID,
+    READINESS,
+    Status,
+    Upstreams,
+)
 
 # --- configuration -----------------------------------------------------------
 
@@ -356,7 +114,7 @@ def test_gateway_config_rejects_admin_port_equal_to_listen_port(
 async def test_rest_status_of_a_known_request_is_200_json(gateway: Gateway) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status"
 
-    reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint())
+    reply = await call_http(gateway.port, "GET", path, token=gateway.keys.mint())
 
     assert reply.status == 200
     assert reply.headers["content-type"] == "application/json"
@@ -372,7 +130,7 @@ async def test_rest_status_of_a_known_request_is_200_json(gateway: Gateway) -> N
 async def test_rest_status_of_an_unknown_request_is_404_json(gateway: Gateway) -> None:
     path = "/api/v1/verification/no-such-id/status"
 
-    reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint())
+    reply = await call_http(gateway.port, "GET", path, token=gateway.keys.mint())
 
     assert reply.status == 404
     assert reply.json() == {
@@ -385,7 +143,7 @@ async def test_rest_status_of_an_unknown_request_is_404_json(gateway: Gateway) -
 async def test_unknown_query_parameter_is_400_json(gateway: Gateway) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status?colour=red"
 
-    reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint())
+    reply = await call_http(gateway.port, "GET", path, token=gateway.keys.mint())
 
     assert reply.status == 400
     body = reply.json()
@@ -396,7 +154,7 @@ async def test_unknown_query_parameter_is_400_json(gateway: Gateway) -> None:
 async def test_bad_query_value_is_400_json_naming_the_field(
     gateway: Gateway,
 ) -> None:
-    reply = await _http(
+    reply = await call_http(
         gateway.port,
         "GET",
         "/api/v1/audit/logs?pageSize=many",
@@ -413,7 +171,7 @@ async def test_bad_query_value_is_400_json_naming_the_field(
     "path", ["/nothing-here", "/api/v1/verification/x/unknown", "/api/v2/audit/logs"]
 )
 async def test_unknown_path_is_404_json(gateway: Gateway, path: str) -> None:
-    reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint())
+    reply = await call_http(gateway.port, "GET", path, token=gateway.keys.mint())
 
     assert reply.status == 404
     assert reply.headers["content-type"] == "application/json"
@@ -421,23 +179,31 @@ async def test_unknown_path_is_404_json(gateway: Gateway, path: str) -> None:
 
 
 async def test_health_is_200_without_a_token(gateway: Gateway) -> None:
-    reply = await _http(gateway.port, "GET", "/health")
+    reply = await call_http(gateway.port, "GET", "/health")
 
     assert reply.status == 200
     assert reply.json() == {"status": "SERVING"}
 
 
+async def test_ready_is_200_with_a_serving_json_body(gateway: Gateway) -> None:
+    reply = await call_http(gateway.port, "GET", "/ready")
+
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == {"status": "SERVING"}
+
+
 async def test_ready_follows_the_readiness_of_the_services(gateway: Gateway) -> None:
-    ready_before = (await _http(gateway.port, "GET", "/ready")).status
+    ready_before = (await call_http(gateway.port, "GET", "/ready")).status
 
     await gateway.upstreams.certifier.health.set(
         READINESS, health_pb2.HealthCheckResponse.NOT_SERVING
     )
-    ready_while_down = await _wait_for_status(gateway.port, "/ready", 503)
+    ready_while_down = await wait_for_status(gateway.port, "/ready", 503)
     await gateway.upstreams.certifier.health.set(
         READINESS, health_pb2.HealthCheckResponse.SERVING
     )
-    ready_after = await _wait_for_status(gateway.port, "/ready", 200)
+    ready_after = await wait_for_status(gateway.port, "/ready", 200)
 
     assert (ready_before, ready_while_down, ready_after) == (200, 503, 200)
 
@@ -445,7 +211,7 @@ async def test_ready_follows_the_readiness_of_the_services(gateway: Gateway) -> 
 async def test_watch_stream_arrives_as_server_sent_events(gateway: Gateway) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/events"
 
-    reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint())
+    reply = await call_http(gateway.port, "GET", path, token=gateway.keys.mint())
 
     assert reply.status == 200
     events = [e for e in reply.body.decode().split("\n\n") if e]
@@ -458,10 +224,62 @@ async def test_watch_stream_arrives_as_server_sent_events(gateway: Gateway) -> N
     ]
 
 
+async def _submit(gateway: Gateway, body: dict[str, Any]) -> Reply:
+    return await call_http(
+        gateway.port,
+        "POST",
+        "/api/v1/verification/submit",
+        token=gateway.keys.mint(),
+        headers={"content-type": "application/json"},
+        body=json.dumps(body).encode(),
+    )
+
+
+async def test_rest_submit_accepted_by_the_service_is_202_json(
+    gateway: Gateway,
+) -> None:
+    reply = await _submit(gateway, {"containerId": CONTAINER_ID})
+
+    assert reply.status == 202
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["requestId"] == KNOWN_REQUEST_ID
+    [submission] = gateway.upstreams.verification.submissions
+    assert submission.container_id == CONTAINER_ID
+
+
+async def test_rest_submit_refused_by_the_service_keeps_its_400(
+    gateway: Gateway,
+) -> None:
+    reply = await _submit(gateway, {"priority": "PRIORITY_STANDARD"})
+
+    assert reply.status == 400
+    assert reply.json() == {
+        "code": 3,
+        "message": "container_id: required",
+        "details": [],
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Envoy's transcoder drops unknown JSON body fields and has no option "
+    "to reject them (README, Limitations)",
+)
+async def test_misspelled_optional_body_field_is_400_naming_it(
+    gateway: Gateway,
+) -> None:
+    reply = await _submit(
+        gateway, {"containerId": CONTAINER_ID, "idempotencyKye": "retry-1"}
+    )
+
+    assert reply.status == 400
+    assert "idempotencyKye" in reply.json()["message"]
+
+
 async def test_request_body_over_the_limit_is_413(gateway: Gateway) -> None:
     body = b'{"containerId": "' + b"x" * gateway.config.max_request_bytes + b'"}'
 
-    reply = await _http(
+    reply = await call_http(
         gateway.port,
         "POST",
         "/api/v1/verification/submit",
@@ -480,7 +298,7 @@ async def test_request_body_over_the_limit_is_413(gateway: Gateway) -> None:
 async def test_protected_path_without_a_token_is_401_json(gateway: Gateway) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status"
 
-    reply = await _http(gateway.port, "GET", path)
+    reply = await call_http(gateway.port, "GET", path)
 
     assert reply.status == 401
     assert reply.json() == {
@@ -505,7 +323,9 @@ async def test_unacceptable_token_is_refused_before_the_service(
 ) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status"
 
-    reply = await _http(gateway.port, "GET", path, token=gateway.keys.mint(**claims))
+    reply = await call_http(
+        gateway.port, "GET", path, token=gateway.keys.mint(**claims)
+    )
 
     assert reply.status == status
     assert gateway.upstreams.verification.metadata == []
@@ -513,16 +333,16 @@ async def test_unacceptable_token_is_refused_before_the_service(
 
 async def test_token_signed_by_another_key_is_401(gateway: Gateway) -> None:
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status"
-    forged = _token_keys().mint()
+    forged = make_token_keys().mint()
 
-    reply = await _http(gateway.port, "GET", path, token=forged)
+    reply = await call_http(gateway.port, "GET", path, token=forged)
 
     assert reply.status == 401
 
 
 async def test_open_paths_reach_the_service_without_a_token(gateway: Gateway) -> None:
-    signing_keys = await _http(gateway.port, "GET", "/api/v1/signing-keys")
-    verify = await _http(
+    signing_keys = await call_http(gateway.port, "GET", "/api/v1/signing-keys")
+    verify = await call_http(
         gateway.port,
         "POST",
         "/api/v1/certification/verify",
@@ -540,7 +360,7 @@ async def test_service_gets_the_token_and_gateway_identity_not_client_claims(
     token = gateway.keys.mint()
     path = f"/api/v1/verification/{KNOWN_REQUEST_ID}/status"
 
-    reply = await _http(
+    reply = await call_http(
         gateway.port,
         "GET",
         path,
@@ -574,6 +394,24 @@ async def test_grpc_call_through_the_gateway_port_reaches_the_service(
         )
 
     assert response.state.status == Status.VERIFICATION_STATUS_IN_PROGRESS
+
+
+async def test_grpc_submit_through_the_gateway_succeeds(gateway: Gateway) -> None:
+    # A gRPC client fails any answer whose HTTP status is not 200, so the 202
+    # given to REST submissions must not reach it.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+        stub = verification_service_pb2_grpc.VerificationServiceStub(channel)
+
+        response = await stub.SubmitVerification(
+            verification_service_pb2.SubmitVerificationRequest(
+                container_id=CONTAINER_ID
+            ),
+            metadata=[("authorization", f"Bearer {gateway.keys.mint()}")],
+            timeout=10,
+        )
+
+    assert response.request_id == KNOWN_REQUEST_ID
+    assert response.status == Status.VERIFICATION_STATUS_PENDING
 
 
 async def test_grpc_call_without_a_token_is_unauthenticated(
@@ -670,7 +508,7 @@ async def test_service_refuses_a_client_certificate_from_another_ca(
 async def test_gateway_refuses_a_service_presenting_another_identity(
     pki: DevelopmentPki, keys: TokenKeys, upstreams: Upstreams, tmp_path: Path
 ) -> None:
-    config = _gateway_config(pki, keys, upstreams)
+    config = make_gateway_config(pki, keys, upstreams)
     # The certifier stand-in's certificate says certifier, not verifier.
     config = replace(
         config,
@@ -678,9 +516,9 @@ async def test_gateway_refuses_a_service_presenting_another_identity(
     )
 
     async with EnvoyProcess(build_bootstrap(config), tmp_path / "envoy"):
-        ready = await _http(config.listen_port, "GET", "/ready")
+        ready = await call_http(config.listen_port, "GET", "/ready")
         san_failures = await asyncio.to_thread(
-            _counter, config.admin_port, "cluster.certifier.ssl.fail_verify_san"
+            envoy_counter, config.admin_port, "cluster.certifier.ssl.fail_verify_san"
         )
 
     assert ready.status == 503
