@@ -72,7 +72,10 @@ async def main(options):
     settings = load_settings()
     issuer = development_issuer(settings)
     users = options.requests // (settings.submissions_per_minute // 2) + 1
-    tokens = [issuer.mint(f"benchmark-{n}", [Role.OPERATOR]) for n in range(users)]
+    run = uuid.uuid4().hex[:8]
+    tokens = [
+        issuer.mint(f"benchmark-{run}-{n}", [Role.OPERATOR]) for n in range(users)
+    ]
     metadata = (("authorization", f"Bearer {tokens[0]}"),)
     request = json_format.Parse(
         Path(options.request).read_text(),  # noqa: ASYNC240 - once, before timing

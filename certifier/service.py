@@ -198,7 +198,8 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
         certification = dataclasses.replace(certification, pdf_uri=pdf_uri)
         result_json = json_format.MessageToDict(result)
         async with self._database.transaction() as connection:
-            if await store.insert(connection, certification, result_json):
+            inserted = await store.insert(connection, certification, result_json)
+            if inserted:
                 await self._audit.record(
                     connection,
                     EventType.CERTIFICATION_ISSUED,
@@ -207,10 +208,15 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
                     request_id=request_id,
                     certification_id=certification.certification_id,
                 )
-                metrics.CERTIFICATIONS_ISSUED.inc()
-        # A concurrent issue for the same request may have won; answer with it.
-        stored = await store.get_by_request(self._database.writer, request_id)
-        assert stored is not None
+        if inserted:
+            metrics.CERTIFICATIONS_ISSUED.inc()
+            stored = store.StoredCertification(certification, result_json)
+        else:
+            # A concurrent issue for the same request won; answer with its
+            # certification, as a repeated issue would get.
+            winner = await store.get_by_request(self._database.writer, request_id)
+            assert winner is not None
+            stored = winner
         return pb.IssueCertificationResponse(
             certification=_to_proto(stored, datetime.now(UTC))
         )

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         description="host:port of the certifier as seen by the worker; "
         "defaults to host:certifier_port.",
     )
-    worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    worker_concurrency: int = Field(default=32, ge=1, le=1000)
     issuing_authority: str = Field(
         default="Port Community Certification Authority",
         description="Name printed as 'issued by' on certifications.",
