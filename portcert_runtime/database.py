@@ -116,10 +116,9 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A writer connection inside a transaction."""
-        connection = await self.writer.acquire()
-        async with connection.transaction():
+        async with self.writer.acquire() as connection, connection.transaction():
+            # The pool hands out a proxy that behaves as the connection itself.
             yield cast(asyncpg.Connection, connection)
-        await self.writer.release(connection)
 
 
 def _migration_files() -> list[tuple[int, str, str]]:
