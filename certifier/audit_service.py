@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from portcert.audit.v1 import audit_service_pb2 as pb
 from portcert.audit.v1 import audit_service_pb2_grpc as pb_grpc
@@ -13,6 +12,7 @@ from portcert_runtime import audit
 from portcert_runtime.auth import Role
 from portcert_runtime.database import Database
 from portcert_runtime.errors import FieldViolation, InvalidArgument
+from portcert_runtime.fields import timestamp
 from portcert_runtime.paging import decode_page_token
 from portcert_runtime.rpc import MethodPolicy
 
@@ -27,11 +27,9 @@ _MAX_PAGE_SIZE = 500
 
 
 def _to_proto(entry: audit.AuditEntry) -> pb.AuditEvent:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(entry.timestamp)
     return pb.AuditEvent(
         log_id=str(entry.log_id),
-        timestamp=stamp,
+        timestamp=timestamp(entry.timestamp),
         event_type=f"AUDIT_EVENT_TYPE_{entry.event_type.value}",
         actor_id=entry.actor_id,
         actor_role=_ROLES.get(entry.actor_role, "ROLE_UNSPECIFIED"),

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 from stdnum import iso6346
 
 from certifier import store
@@ -53,6 +53,7 @@ from portcert_runtime.errors import (
     InvalidArgument,
     NotFound,
 )
+from portcert_runtime.fields import timestamp, uuid_field
 from portcert_runtime.rpc import ALL_ROLES, MethodPolicy, caller
 
 _SERVICE = "/portcert.certification.v1.CertificationService/"
@@ -81,29 +82,14 @@ _DEFAULT_PAGE_SIZE = 20
 _MAX_PAGE_SIZE = 100
 
 
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def _uuid_field(name: str, raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidArgument(
-            [FieldViolation(name, f"must be a UUID, got {raw[:64]!r}")]
-        ) from None
-
-
 def _to_proto(stored: store.StoredCertification, now: datetime) -> pb.Certification:
     certification = stored.certification
     message = pb.Certification(
         certification_id=str(certification.certification_id),
         container_id=certification.container_id,
         request_id=str(certification.request_id),
-        issued_at=_timestamp(certification.issued_at),
-        expires_at=_timestamp(certification.expires_at),
+        issued_at=timestamp(certification.issued_at),
+        expires_at=timestamp(certification.expires_at),
         issued_by=certification.issued_by,
         issuing_officer=certification.issuing_officer,
         issuing_officer_id=certification.issuing_officer_id,
@@ -120,7 +106,7 @@ def _to_proto(stored: store.StoredCertification, now: datetime) -> pb.Certificat
             pb.Revocation(
                 reason=certification.revocation.reason,
                 revoked_by=certification.revocation.revoked_by,
-                revoked_at=_timestamp(certification.revocation.revoked_at),
+                revoked_at=timestamp(certification.revocation.revoked_at),
             )
         )
     return message
@@ -149,7 +135,7 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
     ) -> pb.IssueCertificationResponse:
         """Sign, render and store a certification, once per request."""
         principal = caller()
-        request_id = _uuid_field("request_id", request.request_id)
+        request_id = uuid_field("request_id", request.request_id)
         result = request.verification_result
         if result.status != verification_pb2.VERIFICATION_STATUS_PASSED:
             raise FailedPrecondition("only a PASSED verification can be certified")
@@ -245,7 +231,7 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
     ) -> pb.RevokeCertificationResponse:
         """Revoke an active certification, recording the reason."""
         principal = caller()
-        certification_id = _uuid_field("certification_id", request.certification_id)
+        certification_id = uuid_field("certification_id", request.certification_id)
         reason = request.reason.strip()
         if not reason or len(reason) > _MAX_REASON_LENGTH:
             raise InvalidArgument(
@@ -379,7 +365,7 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
         )
 
     async def _load(self, raw_id: str) -> store.StoredCertification:
-        certification_id = _uuid_field("certification_id", raw_id)
+        certification_id = uuid_field("certification_id", raw_id)
         # An id just read from a status may not have reached the replica yet.
         stored = await self._database.find(
             lambda pool: store.get(pool, certification_id)

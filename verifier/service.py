@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import grpc
 import rfc8785
-from google.protobuf import timestamp_pb2
 
 from portcert.verification.v1 import (
     verification_pb2 as pb,
@@ -27,11 +26,10 @@ from portcert_runtime.auth import Role
 from portcert_runtime.database import Database
 from portcert_runtime.errors import (
     AlreadyExists,
-    FieldViolation,
-    InvalidArgument,
     NotFound,
     Unavailable,
 )
+from portcert_runtime.fields import timestamp, uuid_field
 from portcert_runtime.queue import JobQueue, VerificationJob
 from portcert_runtime.rate_limits import SubmissionRateLimiter
 from portcert_runtime.rpc import MethodPolicy, caller, error_status
@@ -67,28 +65,13 @@ METHOD_POLICIES = {
 _WATCH_POLL_SECONDS = 5.0
 
 
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def _parse_request_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidArgument(
-            [FieldViolation("request_id", f"must be a UUID, got {raw[:64]!r}")]
-        ) from None
-
-
 def _state_to_proto(request: store.StoredRequest) -> pb.VerificationState:
     state = pb.VerificationState(
         request_id=str(request.request_id),
         container_id=request.container_id,
         status=status_to_proto(request.status),
-        submitted_at=_timestamp(request.submitted_at),
-        updated_at=_timestamp(request.updated_at),
+        submitted_at=timestamp(request.submitted_at),
+        updated_at=timestamp(request.updated_at),
         certification_id=str(request.certification_id or ""),
         error_message=request.error_message or "",
     )
@@ -177,7 +160,7 @@ class VerificationService(service_grpc.VerificationServiceServicer):
         return service_pb.SubmitVerificationResponse(
             request_id=str(new.request_id),
             status=pb.VERIFICATION_STATUS_PENDING,
-            submitted_at=_timestamp(new.submitted_at),
+            submitted_at=timestamp(new.submitted_at),
         )
 
     async def GetVerificationStatus(
@@ -186,7 +169,7 @@ class VerificationService(service_grpc.VerificationServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> service_pb.GetVerificationStatusResponse:
         """The request's current state."""
-        stored = await self._load(_parse_request_id(request.request_id))
+        stored = await self._load(uuid_field("request_id", request.request_id))
         return service_pb.GetVerificationStatusResponse(state=_state_to_proto(stored))
 
     async def GetVerificationRequest(
@@ -195,11 +178,11 @@ class VerificationService(service_grpc.VerificationServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> service_pb.GetVerificationRequestResponse:
         """The stored request with its documents and manifest."""
-        stored = await self._load(_parse_request_id(request.request_id))
+        stored = await self._load(uuid_field("request_id", request.request_id))
         message = submission_to_proto(submission_from_json(stored.submission))
         message.request_id = str(stored.request_id)
         message.submitted_by = stored.submitted_by
-        message.submitted_at.CopyFrom(_timestamp(stored.submitted_at))
+        message.submitted_at.CopyFrom(timestamp(stored.submitted_at))
         message.status = status_to_proto(stored.status)
         return service_pb.GetVerificationRequestResponse(verification_request=message)
 
@@ -209,7 +192,7 @@ class VerificationService(service_grpc.VerificationServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[service_pb.WatchVerificationStatusResponse]:
         """Stream the state on every change until it is final."""
-        request_id = _parse_request_id(request.request_id)
+        request_id = uuid_field("request_id", request.request_id)
         # Errors before the first message reach REST clients as a plain HTTP
         # error; later ones as a last event that carries the error.
         stored = await self._load_latest(request_id)
@@ -281,5 +264,5 @@ def _replay(
     return service_pb.SubmitVerificationResponse(
         request_id=str(request_id),
         status=status_to_proto(status),
-        submitted_at=_timestamp(submitted_at),
+        submitted_at=timestamp(submitted_at),
     )
