@@ -14,6 +14,7 @@ import logging
 import math
 import time
 
+import redis.asyncio
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -32,18 +33,27 @@ class SubmissionRateLimiter:
     def __init__(self, per_minute: int, redis_url: str | None = None) -> None:
         """Count in Redis at ``redis_url``, or in this process when None."""
         storage: Storage
+        # Our own pool, so that close() can release its connections.
+        self._redis_pool: redis.asyncio.ConnectionPool | None = None
         if redis_url:
+            self._redis_pool = redis.asyncio.ConnectionPool.from_url(redis_url)
             storage = RedisStorage(
-                redis_url.replace("redis://", "async+redis://", 1),
+                "async+redis://",
                 wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix="portcert-limits",
+                connection_pool=self._redis_pool,
             )
         else:
             storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(storage)
         self._item = RateLimitItemPerMinute(per_minute)
         self._per_minute = per_minute
+
+    async def close(self) -> None:
+        """Release the Redis connections."""
+        if self._redis_pool is not None:
+            await self._redis_pool.disconnect()
 
     async def acquire(self, user: str) -> None:
         """Count one submission by ``user``.

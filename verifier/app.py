@@ -59,6 +59,10 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
     if isinstance(queue, RabbitJobQueue):
         relay_task = asyncio.create_task(queue.run_relay(relay_stop))
         probes.append(queue.is_connected)
+    rate_limiter = SubmissionRateLimiter(
+        settings.submissions_per_minute,
+        settings.redis_url.get_secret_value() if settings.redis_url else None,
+    )
     host = ServiceHost(
         SERVICE_NAME,
         interceptors=[
@@ -74,10 +78,7 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
             queue,
             feed,
             audit,
-            SubmissionRateLimiter(
-                settings.submissions_per_minute,
-                settings.redis_url.get_secret_value() if settings.redis_url else None,
-            ),
+            rate_limiter,
             stopping=stop,
         ),
         host.server,
@@ -101,6 +102,7 @@ async def run_verifier(settings: Settings, stop: asyncio.Event) -> None:
         database.writer, EventType.SERVICE_STOPPED, Actor.system(SERVICE_NAME)
     )
     await feed_task
+    await rate_limiter.close()
     await database.close()
 
 
