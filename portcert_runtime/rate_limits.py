@@ -42,7 +42,9 @@ class SubmissionRateLimiter:
                 wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix="portcert-limits",
-                connection_pool=self._redis_pool,
+                # limits types its options as scalars, but passes this one on to
+                # redis-py, which takes a pool.
+                connection_pool=self._redis_pool,  # type: ignore[arg-type]
             )
         else:
             storage = MemoryStorage()
