@@ -33,6 +33,9 @@ check: install
 	$(BIN)/mypy portcert_runtime portcert_cli verifier certifier gateway tools
 	node_modules/.bin/buf lint
 	node_modules/.bin/buf format --diff --exit-code
+	# Contracts must stay compatible with what main already publishes.
+	if git rev-parse --verify -q main >/dev/null; then \
+		node_modules/.bin/buf breaking --against '.git#branch=main'; fi
 	$(BIN)/python tools/gen_stubs.py --check
 
 gen: install
