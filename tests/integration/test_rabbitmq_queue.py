@@ -197,6 +197,28 @@ async def depths(amqp_url: str) -> dict[str, int]:
 EMPTY = {STANDARD_QUEUE: 0, EXPEDITED_QUEUE: 0, DEAD_LETTER_QUEUE: 0}
 
 
+async def consumer_counts(amqp_url: str) -> dict[str, int]:
+    """How many consumers the broker sees on each work queue."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        counts = {}
+        for name in (STANDARD_QUEUE, EXPEDITED_QUEUE):
+            declared = await channel.declare_queue(name, passive=True)
+            assert declared.declaration_result.consumer_count is not None
+            counts[name] = declared.declaration_result.consumer_count
+        return counts
+
+
+async def seconds_until_consumers_return(amqp_url: str, deadline: float) -> float:
+    """Seconds until every work queue has a consumer again, at most ``deadline``."""
+    started = time.monotonic()
+    while min((await consumer_counts(amqp_url)).values()) == 0:
+        assert time.monotonic() - started < deadline, "consumers did not come back"
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
 @contextlib.asynccontextmanager
 async def process(
     mode: str, *arguments: str
@@ -523,7 +545,9 @@ async def test_jobs_submitted_while_the_broker_is_away_are_all_handled_once(
             await enqueue(queue, database, job)
         await asyncio.sleep(2)
         not_connected_while_away = not await queue.is_connected()
+        consumers_while_away = await consumer_counts(amqp_url)
         proxy.restore()
+        consumers_back_after = await seconds_until_consumers_return(amqp_url, 30)
         await jobs.wait_until(
             lambda: len({job for _, job in jobs.calls}) == len(submitted), 30
         )
@@ -532,6 +556,8 @@ async def test_jobs_submitted_while_the_broker_is_away_are_all_handled_once(
 
     effects = await database.writer.fetch("SELECT request_id FROM test_effects")
     assert not_connected_while_away
+    assert consumers_while_away == {STANDARD_QUEUE: 0, EXPEDITED_QUEUE: 0}
+    assert consumers_back_after < 30
     assert {row["request_id"] for row in effects} == {
         job.request_id for job in submitted
     }
