@@ -144,6 +144,7 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
             return pb.IssueCertificationResponse(
                 certification=_to_proto(existing, datetime.now(UTC))
             )
+        await self._require_certifiable(request_id, request.container_id)
         checks = [
             CheckSummary(
                 verification_pb2.CheckType.Name(check.check_type).removeprefix(
@@ -206,6 +207,28 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
         return pb.IssueCertificationResponse(
             certification=_to_proto(stored, datetime.now(UTC))
         )
+
+    async def _require_certifiable(
+        self, request_id: uuid.UUID, container_id: str
+    ) -> None:
+        # The caller's word is not enough: only a request whose own recorded
+        # checks all passed can be certified, and only for its own container.
+        verified = await store.verified_request(self._database.writer, request_id)
+        if verified is None:
+            raise NotFound(f"no verification request {request_id}")
+        if verified.container_id != container_id:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "container_id",
+                        "must be the container of the verification request",
+                    )
+                ]
+            )
+        if not verified.certifiable:
+            raise FailedPrecondition(
+                f"verification request {request_id} has not passed all four checks"
+            )
 
     async def GetCertification(
         self, request: pb.GetCertificationRequest, context: grpc.aio.ServicerContext

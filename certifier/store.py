@@ -160,3 +160,48 @@ async def list_for_container(
     return page, encode_page_token(
         page[-1].certification.issued_at, page[-1].certification.certification_id
     ) if more else ""
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    """What the verifier recorded about a request, as far as issuing needs."""
+
+    container_id: str
+    status: str
+    checks_recorded: int
+    checks_passed: int
+
+    @property
+    def certifiable(self) -> bool:
+        """All four checks are on record and passed, and nothing went wrong."""
+        return (
+            self.status in ("IN_PROGRESS", "PASSED")
+            and self.checks_recorded == REQUIRED_CHECKS
+            and self.checks_passed == REQUIRED_CHECKS
+        )
+
+
+REQUIRED_CHECKS = 4
+
+
+async def verified_request(
+    connection: asyncpg.Connection | asyncpg.Pool, request_id: uuid.UUID
+) -> VerifiedRequest | None:
+    """The recorded outcome of ``request_id``'s checks, or None if there is none."""
+    row = await connection.fetchrow(
+        """
+        SELECT r.container_id, r.status,
+               count(c.check_type) AS checks_recorded,
+               count(c.check_type) FILTER (WHERE c.passed) AS checks_passed
+        FROM verification_requests r
+        LEFT JOIN verification_checks c ON c.request_id = r.request_id
+        WHERE r.request_id = $1
+        GROUP BY r.request_id
+        """,
+        request_id,
+    )
+    if row is None:
+        return None
+    return VerifiedRequest(
+        row["container_id"], row["status"], row["checks_recorded"], row["checks_passed"]
+    )

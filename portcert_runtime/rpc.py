@@ -194,7 +194,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         peer = _peer_spiffe_id(context)
         try:
             if authorization is None and peer in self._peer_roles:
-                principal = Principal(peer, peer, self._peer_roles[peer])
+                # Audit entries name services as "service:<name>", whichever
+                # way they authenticated.
+                name = f"service:{peer.rsplit('/', 1)[-1]}"
+                principal = Principal(name, name, self._peer_roles[peer])
             else:
                 principal = self._tokens.verify(authorization)
         except Unauthenticated as err:

@@ -72,6 +72,12 @@ class VerificationWorker:
         )
         certification_id = None
         if outcome.passed:
+            # The certifier issues only for a request whose recorded checks all
+            # passed, so they are on record before it is asked.
+            async with self._database.transaction() as connection:
+                await store.record_checks(
+                    connection, stored.request_id, outcome_to_json(outcome)["checks"]
+                )
             certification_id = await self._issue(stored, outcome)
         await self._finish(stored, outcome, certification_id)
         metrics.VERIFICATION_DURATION.observe(time.perf_counter() - started)

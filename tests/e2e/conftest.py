@@ -1,11 +1,24 @@
-"""Fixtures that run the real system with `portcert up`, as its README does."""
+"""Fixtures that run the real system with `portcert up`, as its README does.
+
+Each system runs on the backends ``E2E_BACKENDS`` selects (see ``backends``).
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 import pytest
 
+from .backends import (
+    BackendKind,
+    BackendProvisioner,
+    embedded_backends,
+    external_backends,
+    running_moto_server,
+    selected_backends,
+)
 from .clients import Clients, connect
 from .running_system import (
     Launcher,
@@ -15,11 +28,23 @@ from .running_system import (
     stop_cleanly,
 )
 
+BACKENDS = selected_backends(os.environ)
+
+
+@pytest.fixture(scope="session")
+def provision_backends() -> Iterator[BackendProvisioner]:
+    """What sets up each system's backing servers; external ones share one moto."""
+    if BACKENDS is BackendKind.EMBEDDED:
+        yield embedded_backends
+        return
+    with running_moto_server() as s3_endpoint:
+        yield functools.partial(external_backends, s3_endpoint)
+
 
 @pytest.fixture(scope="module")
-def portcert_up() -> Iterator[PortcertProcess]:
+def portcert_up(provision_backends: BackendProvisioner) -> Iterator[PortcertProcess]:
     """The whole system on a fresh data directory, shared by one test module."""
-    with fresh_layout() as layout:
+    with fresh_layout(provision_backends) as layout:
         process = PortcertProcess(layout)
         process.start()
         try:
@@ -54,9 +79,9 @@ async def clients(
 
 
 @pytest.fixture
-def layout() -> Iterator[SystemLayout]:
+def layout(provision_backends: BackendProvisioner) -> Iterator[SystemLayout]:
     """A fresh data directory and ports for a test that runs systems itself."""
-    with fresh_layout() as fresh:
+    with fresh_layout(provision_backends) as fresh:
         yield fresh
 
 

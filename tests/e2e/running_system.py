@@ -24,12 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portcert_runtime.auth import DevelopmentTokenIssuer, Role
+from portcert_runtime.settings import Settings
+
+from .backends import BackendProvisioner, ExternalBackends, embedded_backends
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 READY_LINE = "portcert is running"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 40.0
+SESSIONS_CLOSE_SECONDS = 10.0
 TOKEN_ISSUER = "portcert-development"
 TOKEN_AUDIENCE = "portcert"
 ENVOY_LOG_LINES = 40
@@ -37,6 +41,15 @@ EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # Above the ports that services conventionally claim.
 LOWEST_PORT = 20000
 PORT_CANDIDATES = 20
+# Every port setting with a fixed default, so that a system never collides with
+# another one or with a `make up` running on the same machine.
+PORT_SETTINGS = tuple(
+    sorted(
+        name
+        for name, field in Settings.model_fields.items()
+        if name.endswith("_port") and field.default
+    )
+)
 
 
 def portcert_command() -> list[str]:
@@ -72,52 +85,70 @@ def _can_bind(port: int) -> bool:
 
 @dataclass(frozen=True)
 class SystemLayout:
-    """Where one system keeps its data and listens."""
+    """Where one system keeps its data, listens, and finds its backing servers.
+
+    Attributes:
+        workdir: The system's working directory.
+        ports: The port of each setting in ``PORT_SETTINGS``, by setting name.
+        external: The system's own database, broker vhost, bucket and Redis
+            database, or None on the embedded default.
+    """
 
     workdir: Path
-    verifier_port: int
-    certifier_port: int
-    gateway_port: int
-    gateway_admin_port: int
+    ports: Mapping[str, int]
+    external: ExternalBackends | None = None
 
     @property
     def data_dir(self) -> Path:
-        """``PORTCERT_DATA_DIR``: database, blobs and keys."""
+        """``PORTCERT_DATA_DIR``: keys, certificates and any embedded data."""
         return self.workdir / "data"
 
     @property
     def gateway_address(self) -> str:
         """host:port where clients reach every service, REST or gRPC."""
-        return f"127.0.0.1:{self.gateway_port}"
+        return f"127.0.0.1:{self.ports['gateway_port']}"
 
     @property
     def database_url(self) -> str:
-        """The embedded PostgreSQL, reached through its unix socket."""
+        """The system's database: its own on the machine's server, or embedded.
+
+        The embedded PostgreSQL is reached through its unix socket.
+        """
+        if self.external is not None:
+            return self.external.database_url
         return f"postgresql://postgres:@/postgres?host={self.data_dir / 'postgres'}"
+
+    def stored_blob(self, key: str) -> tuple[str, bytes]:
+        """The URI the blob store gives ``key``, and the bytes stored under it."""
+        if self.external is not None:
+            return self.external.object_uri(key), self.external.read_object(key)
+        path = self.data_dir / "blobs" / key
+        return path.resolve().as_uri(), path.read_bytes()
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The process environment of a command run against this system.
 
-        Inherited ``PORTCERT_`` variables are dropped so that nothing from the
-        calling shell leaks in, and the embedded PostgreSQL keeps its lock file
-        under this system's working directory.
+        Inherited ``PORTCERT_`` and ``AWS_`` variables are dropped so that
+        nothing from the calling shell leaks in, and the embedded PostgreSQL
+        keeps its lock file under this system's working directory.
         """
         environment = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith("PORTCERT_")
+            if not key.startswith(("PORTCERT_", "AWS_"))
         }
+        environment.update(
+            {f"PORTCERT_{name.upper()}": str(port) for name, port in self.ports.items()}
+        )
         environment.update(
             {
                 "PORTCERT_DATA_DIR": str(self.data_dir),
-                "PORTCERT_VERIFIER_PORT": str(self.verifier_port),
-                "PORTCERT_CERTIFIER_PORT": str(self.certifier_port),
-                "PORTCERT_GATEWAY_PORT": str(self.gateway_port),
-                "PORTCERT_GATEWAY_ADMIN_PORT": str(self.gateway_admin_port),
                 "XDG_RUNTIME_DIR": str(self.workdir / "run"),
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.external is not None:
+            environment.update(self.external.environment())
         environment.update(extra or {})
         return environment
 
@@ -257,28 +288,62 @@ Launcher = Callable[..., PortcertProcess]
 
 
 def stop_cleanly(process: PortcertProcess) -> None:
-    """Ctrl-C the system; it must exit 0 and take its database down with it."""
+    """Ctrl-C the system; it must exit 0 and let go of its database.
+
+    An embedded PostgreSQL must have stopped with it; an external one must have
+    no session of the system's left.
+    """
     code = process.interrupt()
     assert code == 0, f"portcert up exited with {code}; its output:\n{process.output}"
     assert "portcert stopped" in process.output
-    assert not database_is_running(process.layout), process.output
+    external = process.layout.external
+    if external is None:
+        assert not database_is_running(process.layout), process.output
+    else:
+        # The server notices a closed connection a moment after the client.
+        poll_until(
+            lambda: external.open_sessions() == 0,
+            SESSIONS_CLOSE_SECONDS,
+            "the system's database sessions to close",
+        )
 
 
 @contextlib.contextmanager
-def fresh_layout() -> Iterator[SystemLayout]:
-    """A new, empty working directory under /tmp and free ports; removed after.
+def fresh_layout(
+    provision: BackendProvisioner = embedded_backends,
+) -> Iterator[SystemLayout]:
+    """A fresh system layout with the servers ``provision`` sets up; removed after.
+
+    The working directory is new and empty, the ports free, and an external
+    database is migrated before the layout is handed out.
 
     The directory is made directly under /tmp rather than in the root user's
     home: run as root, the embedded PostgreSQL opens traverse permission on
     every parent of its data directory.
     """
     workdir = Path(tempfile.mkdtemp(prefix="portcert-e2e-", dir="/tmp"))
-    layout = SystemLayout(workdir, *free_ports(4))
+    ports = dict(zip(PORT_SETTINGS, free_ports(len(PORT_SETTINGS)), strict=True))
     try:
-        yield layout
+        with provision() as external:
+            layout = SystemLayout(workdir, ports, external)
+            if external is not None:
+                migrate(layout)
+            try:
+                yield layout
+            finally:
+                stop_leftover_database(layout)
     finally:
-        stop_leftover_database(layout)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def migrate(layout: SystemLayout) -> None:
+    """Apply the schema to the system's database with ``portcert migrate``."""
+    result = layout.run_cli(["migrate"])
+    assert result.returncode == 0, (
+        f"portcert migrate exited with {result.returncode}:\n"
+        + result.stdout
+        + result.stderr
+    )
 
 
 def database_is_running(layout: SystemLayout) -> bool:

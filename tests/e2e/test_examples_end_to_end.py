@@ -18,6 +18,7 @@ from portcert.certification.v1 import certification_service_pb2 as cert_pb
 from portcert.verification.v1 import verification_pb2 as pb
 from portcert.verification.v1 import verification_service_pb2 as service_pb
 from portcert_runtime.auth import Role
+from portcert_runtime.rabbitmq import EXPEDITED_QUEUE, STANDARD_QUEUE
 
 from .clients import Clients, bearer, load_example
 from .running_system import EXAMPLES_DIR, SystemLayout
@@ -157,11 +158,11 @@ async def test_certification_signature_verifies_with_the_published_key(
     assert certification.status == cert_pb.CERTIFICATION_STATUS_ACTIVE
 
 
-async def test_certification_pdf_is_served_and_stored_under_the_data_dir(
+async def test_certification_pdf_is_served_and_is_the_blob_its_uri_names(
     clients: Clients, system: SystemLayout
 ) -> None:
     _, certification = await _certified_passing_request(clients, system)
-    stored = system.data_dir / "blobs" / "certifications"
+    key = f"certifications/{certification.certification_id}.pdf"
 
     pdf = await clients.certification.GetCertificationPdf(
         cert_pb.GetCertificationPdfRequest(
@@ -172,9 +173,27 @@ async def test_certification_pdf_is_served_and_stored_under_the_data_dir(
 
     assert pdf.content_type == "application/pdf"
     assert pdf.data.startswith(b"%PDF")
-    blob = stored / f"{certification.certification_id}.pdf"
-    assert blob.read_bytes() == pdf.data
-    assert certification.certificate_pdf_uri == blob.resolve().as_uri()
+    uri, stored = system.stored_blob(key)
+    assert stored == pdf.data
+    assert certification.certificate_pdf_uri == uri
+
+
+async def test_external_system_queues_in_its_vhost_and_counts_in_its_redis(
+    clients: Clients, system: SystemLayout
+) -> None:
+    if system.external is None:
+        pytest.skip(
+            "the embedded default queues jobs in PostgreSQL and counts "
+            "submissions in the verifier process"
+        )
+    token = system.mint_token(Role.OPERATOR, subject="e2e-counted")
+
+    request_id = await clients.submit(load_example("passing.json"), token)
+    states = await clients.watch_to_end(request_id, token)
+
+    assert states[-1].status == pb.VERIFICATION_STATUS_PASSED
+    assert {STANDARD_QUEUE, EXPEDITED_QUEUE} <= system.external.queue_names()
+    assert system.external.rate_limit_keys("e2e-counted")
 
 
 async def test_revoked_certification_no_longer_verifies_and_is_audited_in_order(
