@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 import grpc
@@ -12,7 +13,7 @@ from portcert_runtime import audit
 from portcert_runtime.auth import Role
 from portcert_runtime.database import Database
 from portcert_runtime.errors import FieldViolation, InvalidArgument
-from portcert_runtime.fields import timestamp
+from portcert_runtime.fields import is_plain_text, timestamp
 from portcert_runtime.paging import decode_page_token
 from portcert_runtime.rpc import MethodPolicy
 
@@ -24,6 +25,8 @@ METHOD_POLICIES = {
 _DEFAULT_PAGE_SIZE = 100
 _ROLES = {name.removeprefix("ROLE_"): name for name in pb.Role.keys()}  # noqa: SIM118
 _MAX_PAGE_SIZE = 500
+_MAX_USER_ID_LENGTH = 255
+_CONTAINER_NUMBER = re.compile(r"[A-Z]{4}[0-9]{7}")
 
 
 def _to_proto(entry: audit.AuditEntry) -> pb.AuditEvent:
@@ -58,12 +61,24 @@ def _query(request: pb.ListAuditEventsRequest) -> audit.AuditQuery:
         decode_page_token(request.page_token)
     except ValueError as err:
         violations.append(FieldViolation("page_token", str(err)))
+    container_id = request.container_id.replace(" ", "").upper()
+    if container_id and not _CONTAINER_NUMBER.fullmatch(container_id):
+        violations.append(
+            FieldViolation("container_id", "must be 4 letters and 7 digits (ISO 6346)")
+        )
+    if len(request.user_id) > _MAX_USER_ID_LENGTH or not is_plain_text(request.user_id):
+        violations.append(
+            FieldViolation(
+                "user_id",
+                f"must be at most {_MAX_USER_ID_LENGTH} printable characters",
+            )
+        )
     if violations:
         raise InvalidArgument(violations)
     return audit.AuditQuery(
         start=start,
         end=end,
-        container_id=request.container_id.replace(" ", "").upper() or None,
+        container_id=container_id or None,
         actor_id=request.user_id or None,
         page_size=request.page_size or _DEFAULT_PAGE_SIZE,
         page_token=request.page_token,

@@ -53,7 +53,7 @@ from portcert_runtime.errors import (
     InvalidArgument,
     NotFound,
 )
-from portcert_runtime.fields import timestamp, uuid_field
+from portcert_runtime.fields import is_plain_text, timestamp, uuid_field
 from portcert_runtime.rpc import ALL_ROLES, MethodPolicy, caller
 
 _SERVICE = "/portcert.certification.v1.CertificationService/"
@@ -256,6 +256,10 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
         principal = caller()
         certification_id = uuid_field("certification_id", request.certification_id)
         reason = request.reason.strip()
+        if not is_plain_text(reason, allow_line_breaks=True):
+            raise InvalidArgument(
+                [FieldViolation("reason", "must not contain control characters")]
+            )
         if not reason or len(reason) > _MAX_REASON_LENGTH:
             raise InvalidArgument(
                 [

@@ -21,9 +21,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from portcert_runtime.errors import PermissionDenied, Unauthenticated
+from portcert_runtime.fields import is_plain_text
 
 _ALGORITHMS = ["ES256", "RS256"]
 _DEVELOPMENT_KEY_ID = "development-token-issuer"
+# Subjects are stored as audit actors and submitters (varchar(255)).
+_MAX_SUBJECT_LENGTH = 255
 
 
 class Role(enum.Enum):
@@ -108,6 +111,11 @@ def _principal_from_claims(claims: Mapping[str, object]) -> Principal:
     known = {role.value for role in Role}
     roles = frozenset(Role(r) for r in raw_roles if isinstance(r, str) and r in known)
     subject = str(claims["sub"])
+    if not 0 < len(subject) <= _MAX_SUBJECT_LENGTH or not is_plain_text(subject):
+        raise Unauthenticated(
+            f"invalid token: 'sub' must be 1 to {_MAX_SUBJECT_LENGTH} "
+            "printable characters"
+        )
     return Principal(
         subject=subject, name=str(claims.get("name", subject)), roles=roles
     )

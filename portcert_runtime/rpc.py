@@ -28,6 +28,7 @@ from portcert_runtime.audit import Actor, AuditLog, EventType, Outcome
 from portcert_runtime.auth import Principal, Role, TokenVerifier
 from portcert_runtime.errors import (
     GRPC_CODES,
+    FieldViolation,
     InvalidArgument,
     PermissionDenied,
     PortcertError,
@@ -122,6 +123,13 @@ def error_status(error: Exception, method: str) -> status_pb2.Status:
     """The status a caller gets for ``error``; unexpected errors are logged."""
     if isinstance(error, PortcertError):
         return _status_for(error)
+    if isinstance(error, asyncpg.DataError):
+        # A value the request carried that the database cannot store; field
+        # rules should have caught it first, so it is logged to be tightened.
+        logger.warning("value refused by the database", extra={"method": method})
+        return _status_for(
+            InvalidArgument([FieldViolation("", f"a value cannot be stored: {error}")])
+        )
     if isinstance(error, _UNAVAILABLE_ERRORS):
         logger.warning(
             "backend unavailable", extra={"method": method, "error": str(error)}
