@@ -360,6 +360,8 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
         self, request: pb.VerifyCertificationRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyCertificationResponse:
         """Whether a presented signature is genuine and its certification holds."""
+        if not request.digital_signature:
+            raise InvalidArgument([FieldViolation("digital_signature", "is required")])
         try:
             payload = verify_signature(
                 request.digital_signature,

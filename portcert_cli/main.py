@@ -126,7 +126,13 @@ def migrate() -> None:
     help="Role to grant; repeat for several.",
 )
 @click.option("--subject", default="dev-user", show_default=True)
-@click.option("--lifetime", default=3600, show_default=True, help="Seconds.")
+@click.option(
+    "--lifetime",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(min=1, max=86400),
+    help="Seconds.",
+)
 def token(roles: tuple[str, ...], subject: str, lifetime: int) -> None:
     """Mint a development bearer token (embedded default only)."""
     issuer = development_issuer(_settings())

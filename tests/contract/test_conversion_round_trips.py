@@ -49,8 +49,9 @@ def _resubmitted(stored: pb.VerificationRequest) -> Request:
     )
 
 
-# Text a client may legitimately send: no control characters, no surrogates.
-_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=64)
+# Text a client may legitimately send: no control, format or surrogate
+# characters.
+_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs")), max_size=64)
 _UTC_DATETIMES = st.datetimes(
     min_value=datetime(1, 1, 1),
     max_value=datetime(9999, 12, 31, 23, 59, 59, 999_999),

@@ -160,6 +160,8 @@ BAD_FIELDS: list[tuple[str, object, str]] = [
     (f"{_BOL}.uri", "https://", "got 'https://'"),
     (f"{_BOL}.uri", "s3://b/" + "k" * 1018, "at most 1024 characters, got 1025"),
     (f"{_BOL}.issuer", "Maersk\x00A/S", "must not contain control characters"),
+    (f"{_BOL}.document_id", "BOL\n123", "must not contain control characters"),
+    (f"{_BOL}.issuer", "Maersk\u202eS/A", "must not contain control characters"),
     ("documentation.safety_certificate.issuer", "I" * 257, "at most 256 characters"),
     ("documentation.packing_list.signature", "S" * 513, "at most 512 characters"),
     (

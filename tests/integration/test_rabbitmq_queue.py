@@ -372,6 +372,8 @@ async def test_relay_reconnects_when_its_database_connections_are_killed(
         killed = await database.writer.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'portcert-outbox-relay'"
+            # Only this test's relay: other runs may share the server.
+            " AND datname = current_database()"
         )
         await enqueue(queue, database, second)
         await jobs.wait_until(lambda: len(jobs.calls) >= 2, 30)

@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2
 from portcert.verification.v1 import verification_pb2 as pb
 from portcert.verification.v1 import verification_service_pb2 as service_pb
 from portcert_runtime.errors import FieldViolation, InvalidArgument
+from portcert_runtime.fields import is_plain_text
 from verifier.model import (
     Document,
     DocumentKind,
@@ -48,9 +49,6 @@ _HS_CODE = re.compile(r"[0-9. ]+")
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
-# C0 and C1 controls except tab, line feed and carriage return; PostgreSQL
-# cannot hold NUL in JSON text at all.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 _PRIORITIES: dict[int, Priority] = {
     pb.PRIORITY_UNSPECIFIED: Priority.STANDARD,
@@ -136,7 +134,12 @@ def _priority(raw: int, errors: list[FieldViolation]) -> Priority:
 
 
 def _check_text(
-    text: str, path: str, max_length: int, errors: list[FieldViolation]
+    text: str,
+    path: str,
+    max_length: int,
+    errors: list[FieldViolation],
+    *,
+    multi_line: bool = False,
 ) -> bool:
     if len(text) > max_length:
         errors.append(
@@ -145,7 +148,9 @@ def _check_text(
             )
         )
         return False
-    if _CONTROL.search(text):
+    # Identifiers are one line of visible text; only a description may break
+    # lines. Direction overrides and other format characters are refused too.
+    if not is_plain_text(text.replace("\r\n", "\n"), allow_line_breaks=multi_line):
         errors.append(
             FieldViolation(
                 path, f"must not contain control characters, got {_shown(text)}"
@@ -263,7 +268,13 @@ def _item(
     if not description.strip():
         errors.append(FieldViolation(f"{path}.description", "must not be blank"))
     else:
-        _check_text(description, f"{path}.description", _MAX_DESCRIPTION, errors)
+        _check_text(
+            description,
+            f"{path}.description",
+            _MAX_DESCRIPTION,
+            errors,
+            multi_line=True,
+        )
     if message.quantity < 1:
         errors.append(
             FieldViolation(
