@@ -154,7 +154,7 @@ def test_mixed_units_one_gram_off_is_reported(reference: ReferenceData) -> None:
 
     assert [(f.message, f.expected) for f in findings] == [
         (
-            "declared total 2103.4 lb is 954.086 kg; the items weigh 954.092 kg",
+            "declared total 2103.4 lb (954.086 kg), but the items weigh 954.092 kg",
             "total 954.092 kg",
         )
     ]

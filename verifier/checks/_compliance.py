@@ -97,7 +97,7 @@ def _check_digit_findings(number: str) -> Iterator[Finding]:
     if number[10] != expected:
         yield _container_finding(
             "iso6346.check_digit",
-            f"check digit {number[10]} of {number} is wrong",
+            f"check digit {number[10]} of {number} is wrong; ISO 6346 gives {expected}",
             f"check digit {expected}",
         )
 

@@ -90,13 +90,20 @@ def _weight_findings(manifest: Manifest) -> Iterator[Finding]:
         yield Finding(
             rule="manifest.total_weight_mismatch",
             field="manifest.total_weight",
-            message=(
-                f"declared total {total.value:f} {total.unit.name.lower()} is "
-                f"{_kilograms(total_kg)} kg; the items weigh "
-                f"{_kilograms(items_kg)} kg"
+            message=_weight_mismatch_message(
+                total.value, total.unit.name, total_kg, items_kg
             ),
             expected=f"total {_kilograms(items_kg)} kg",
         )
+
+
+def _weight_mismatch_message(
+    declared: Decimal, unit: str, declared_kg: Decimal, items_kg: Decimal
+) -> str:
+    shown = f"{declared:f} {unit.lower()}"
+    if unit != "KG":
+        shown += f" ({_kilograms(declared_kg)} kg)"
+    return f"declared total {shown}, but the items weigh {_kilograms(items_kg)} kg"
 
 
 def _value_findings(manifest: Manifest) -> Iterator[Finding]:
