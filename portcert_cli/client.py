@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -85,12 +86,27 @@ def format_certification(certification: cert_pb.Certification) -> str:
     )
 
 
+@dataclass
+class Followed:
+    """The last state a followed request reached."""
+
+    state: pb.VerificationState | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the request ended certified."""
+        return (
+            self.state is not None
+            and self.state.status == pb.VERIFICATION_STATUS_PASSED
+        )
+
+
 async def submit_and_follow(
     gateway_address: str,
     gateway_ca: bytes | None,
     token: str,
     request: service_pb.SubmitVerificationRequest,
-    follow: bool,
+    followed: Followed | None = None,
 ) -> AsyncIterator[str]:
     """Submit ``request`` through the gateway; yield lines describing its progress."""
     metadata = (("authorization", f"Bearer {token}"),)
@@ -105,14 +121,14 @@ async def submit_and_follow(
         verifier = service_grpc.VerificationServiceStub(channel)
         accepted = await verifier.SubmitVerification(request, metadata=metadata)
         yield f"accepted request {accepted.request_id}"
-        if not follow:
+        if followed is None:
             return
         final: pb.VerificationState | None = None
         async for update in verifier.WatchVerificationStatus(
             service_pb.WatchVerificationStatusRequest(request_id=accepted.request_id),
             metadata=metadata,
         ):
-            final = update.state
+            final = followed.state = update.state
             yield format_state(update.state)
         if final is None or not final.certification_id:
             return

@@ -151,8 +151,16 @@ def token(roles: tuple[str, ...], subject: str, lifetime: int) -> None:
 def submit(
     request_file: Path, bearer: str | None, follow: bool, ca_file: Path | None
 ) -> None:
-    """Submit a verification request from a JSON file and follow its status."""
-    from portcert_cli.client import describe_rpc_error, load_request, submit_and_follow
+    """Submit a verification request from a JSON file and follow its status.
+
+    With --follow the exit status is 0 only when the request was certified.
+    """
+    from portcert_cli.client import (
+        Followed,
+        describe_rpc_error,
+        load_request,
+        submit_and_follow,
+    )
 
     settings = _settings()
     request = load_request(request_file)
@@ -162,13 +170,15 @@ def submit(
     if not bearer:
         bearer = development_issuer(settings).mint("dev-operator", [Role.OPERATOR])
 
+    followed = Followed() if follow else None
+
     async def run() -> None:
         async for line in submit_and_follow(
             f"{settings.gateway_host}:{settings.gateway_port}",
             gateway_ca,
             bearer,
             request,
-            follow,
+            followed,
         ):
             click.echo(line)
 
@@ -176,6 +186,8 @@ def submit(
         asyncio.run(run())
     except grpc.aio.AioRpcError as err:
         click.echo(describe_rpc_error(err), err=True)
+        sys.exit(1)
+    if followed is not None and not followed.passed:
         sys.exit(1)
 
 
