@@ -386,6 +386,10 @@ class CertificationService(pb_grpc.CertificationServiceServicer):
         problems = []
         if status is not CertificationStatus.ACTIVE:
             problems.append(f"certification is {status.value}")
+        # A genuine signature over claims that differ from the record means the
+        # record or the key has been tampered with; neither can be trusted.
+        if claims != stored.certification.signed_claims():
+            problems.append("the signed claims differ from the certification on record")
         return pb.VerifyCertificationResponse(
             valid=not problems,
             signature_valid=True,

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 
@@ -95,3 +96,36 @@ async def test_a_request_cannot_be_certified_for_another_container(
     refused = await _issue(system, accepted.request_id, "CSQU3054383")
 
     assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_genuine_signature_over_an_altered_record_does_not_verify(
+    system: InProcessSystem,
+) -> None:
+    accepted = await system.verification.SubmitVerification(
+        load_example("passing.json"), metadata=system.bearer(Role.OPERATOR)
+    )
+    final = (await system.watch_to_end(accepted.request_id))[-1]
+    issued = await system.certification.GetCertification(
+        cert_pb.GetCertificationRequest(certification_id=final.certification_id),
+        metadata=system.bearer(Role.VIEWER),
+    )
+    assert system.settings.database_url is not None
+    connection = await asyncpg.connect(system.settings.database_url.get_secret_value())
+    try:
+        await connection.execute(
+            "UPDATE certifications SET container_id = 'MSCU1234566'"
+            " WHERE certification_id = $1",
+            uuid.UUID(final.certification_id),
+        )
+    finally:
+        await connection.close()
+
+    verdict = await system.certification.VerifyCertification(
+        cert_pb.VerifyCertificationRequest(
+            digital_signature=issued.certification.digital_signature
+        )
+    )
+
+    assert verdict.signature_valid
+    assert not verdict.valid
+    assert "differ from the certification on record" in " ".join(verdict.problems)
