@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import grpc
 import rfc8785
@@ -61,11 +62,13 @@ METHOD_POLICIES = {
     _SERVICE + "GetVerificationRequest": MethodPolicy(_FOLLOWERS),
 }
 
+_Row = TypeVar("_Row", store.StoredRequest, store.RequestState)
+
 # Watchers re-read at least this often, in case a notification was lost.
 _WATCH_POLL_SECONDS = 5.0
 
 
-def _state_to_proto(request: store.StoredRequest) -> pb.VerificationState:
+def _state_to_proto(request: store.RequestState) -> pb.VerificationState:
     state = pb.VerificationState(
         request_id=str(request.request_id),
         container_id=request.container_id,
@@ -169,8 +172,15 @@ class VerificationService(service_grpc.VerificationServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> service_pb.GetVerificationStatusResponse:
         """The request's current state."""
-        stored = await self._load(uuid_field("request_id", request.request_id))
-        return service_pb.GetVerificationStatusResponse(state=_state_to_proto(stored))
+        request_id = uuid_field("request_id", request.request_id)
+        # A status lookup may be a moment stale, but a request the replica has
+        # not got yet is read from the writer rather than reported missing.
+        state = await self._database.find(
+            lambda pool: store.load_state(pool, request_id)
+        )
+        return service_pb.GetVerificationStatusResponse(
+            state=_state_to_proto(_found(state, request_id))
+        )
 
     async def GetVerificationRequest(
         self,
@@ -208,7 +218,7 @@ class VerificationService(service_grpc.VerificationServiceServicer):
             metrics.STATUS_WATCHERS.dec()
 
     async def _follow(
-        self, request_id: uuid.UUID, stored: store.StoredRequest
+        self, request_id: uuid.UUID, stored: store.RequestState
     ) -> AsyncIterator[pb.VerificationState]:
         # Subscribe before re-reading so that no change slips in between.
         async with self._feed.subscribe(request_id) as changed:
@@ -227,26 +237,24 @@ class VerificationService(service_grpc.VerificationServiceServicer):
                 stored = await self._load_latest(request_id)
 
     async def _load(self, request_id: uuid.UUID) -> store.StoredRequest:
-        # A status lookup may be a moment stale, but a request the replica has
-        # not got yet is read from the writer rather than reported missing.
+        # Like a status lookup: the reader, or the writer for a request the
+        # replica has not got yet.
         stored = await self._database.find(
             lambda pool: store.load_request(pool, request_id)
         )
         return _found(stored, request_id)
 
-    async def _load_latest(self, request_id: uuid.UUID) -> store.StoredRequest:
+    async def _load_latest(self, request_id: uuid.UUID) -> store.RequestState:
         # The stream is woken by the writer's notifications and must reach the
         # final state, which a lagging replica may not show yet.
-        stored = await store.load_request(self._database.writer, request_id)
-        return _found(stored, request_id)
+        state = await store.load_state(self._database.writer, request_id)
+        return _found(state, request_id)
 
 
-def _found(
-    stored: store.StoredRequest | None, request_id: uuid.UUID
-) -> store.StoredRequest:
-    if stored is None:
+def _found(row: _Row | None, request_id: uuid.UUID) -> _Row:
+    if row is None:
         raise NotFound(f"no verification request {request_id}")
-    return stored
+    return row
 
 
 def _replay(

@@ -52,6 +52,41 @@ def _stored(row: asyncpg.Record) -> StoredRequest:
 
 
 @dataclass(frozen=True)
+class RequestState:
+    """Where a request stands: what status lookups and streams send."""
+
+    request_id: uuid.UUID
+    container_id: str
+    status: Status
+    submitted_at: datetime
+    updated_at: datetime
+    result: dict[str, Any] | None
+    certification_id: uuid.UUID | None
+    error_message: str | None
+
+
+async def load_state(
+    connection: asyncpg.Connection | asyncpg.Pool, request_id: uuid.UUID
+) -> RequestState | None:
+    """The state of ``request_id``, without its documents and manifest.
+
+    Status lookups and streams read this often; leaving out the submission's
+    JSON spares decoding it each time.
+    """
+    row = await connection.fetchrow(
+        """
+        SELECT request_id, container_id, status, submitted_at, updated_at, result,
+               certification_id, error_message
+        FROM verification_requests WHERE request_id = $1
+        """,
+        request_id,
+    )
+    if row is None:
+        return None
+    return RequestState(**{**dict(row), "status": Status(row["status"])})
+
+
+@dataclass(frozen=True)
 class NewRequest:
     """A validated submission ready to be stored."""
 
