@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -69,3 +71,19 @@ def moto_authorization(s3_endpoint: str) -> Iterator[Callable[[], None]]:
     """
     yield lambda: post_to_moto(s3_endpoint, "/moto-api/reset-auth", b"0")
     post_to_moto(s3_endpoint, "/moto-api/reset-auth", b"inf")
+
+
+def _rabbitmqctl(*arguments: str) -> None:
+    subprocess.run(
+        ["rabbitmqctl", *arguments], check=True, capture_output=True, timeout=60
+    )
+
+
+@pytest.fixture
+def vhost() -> Iterator[str]:
+    """A RabbitMQ vhost of this test's own, deleted afterwards."""
+    name = f"portcert_test_{uuid.uuid4().hex[:12]}"
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    yield name
+    _rabbitmqctl("delete_vhost", name)

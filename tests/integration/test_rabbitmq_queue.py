@@ -15,11 +15,10 @@ import itertools
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -53,21 +52,6 @@ TEST_TABLES = """
 RECORD_DELIVERY = "INSERT INTO test_deliveries (request_id, pid) VALUES ($1, $2)"
 RECORD_EFFECT = "INSERT INTO test_effects VALUES ($1) ON CONFLICT DO NOTHING"
 Service = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
-
-def _rabbitmqctl(*arguments: str) -> None:
-    subprocess.run(
-        ["rabbitmqctl", *arguments], check=True, capture_output=True, timeout=60
-    )
-
-
-@pytest.fixture
-def vhost() -> Iterator[str]:
-    name = f"portcert_test_{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", name)
-    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    yield name
-    _rabbitmqctl("delete_vhost", name)
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,26 +115,11 @@ async def worker(tmp_path: Path) -> AsyncIterator[RunningWorker]:
 
 
 @pytest.fixture
-def vhost() -> Iterator[str]:
-    name = f"portcert_test_{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", name)
-    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    yield name
-    _rabbitmqctl("delete_vhost", name)
-
-
-@pytest.fixture
 async def broker() -> AsyncIterator[TcpProxy]:
     proxy = TcpProxy(BROKER_HOST, BROKER_PORT)
     await proxy.start()
     yield proxy
     await proxy.close()
-
-
-def _rabbitmqctl(*arguments: str) -> None:
-    subprocess.run(
-        ["rabbitmqctl", *arguments], check=True, capture_output=True, timeout=60
-    )
 
 
 async def test_worker_readiness_drops_while_its_database_is_down_and_liveness_stays(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
-from uuid import UUID
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -17,37 +16,10 @@ from certifier.model import (
     CertificationStatus,
     CheckSummary,
     new_certification,
-    new_certification_claims,
     revoke_certification,
 )
 
-ISSUED_AT = datetime(2026, 3, 1, 9, 15, 30, 123456, tzinfo=UTC)
-CHECK_TYPES = (
-    "DOCUMENT_COMPLETENESS",
-    "DOCUMENT_AUTHENTICITY",
-    "MANIFEST_VERIFICATION",
-    "COMPLIANCE_CHECK",
-)
-
-
-def passing_checks() -> list[CheckSummary]:
-    return [CheckSummary(name, True, f"{name} found nothing") for name in CHECK_TYPES]
-
-
-def make_claims(**overrides: object) -> CertificationClaims:
-    arguments: dict[str, object] = {
-        "certification_id": UUID("6f1c2b9e-2d4a-4c11-9a53-0b7f6f0b1e21"),
-        "container_id": "CSQU3054383",
-        "request_id": UUID("0c8d5b67-3c55-4a0e-8d89-5e1f3f2b7a10"),
-        "issued_at": ISSUED_AT,
-        "issued_by": "Port of Rotterdam Authority",
-        "issuing_officer_id": "officer-4711",
-        "checks": passing_checks(),
-        "risk_score": 0.125,
-        "kid": "key-1",
-    }
-    arguments.update(overrides)
-    return new_certification_claims(**arguments)  # type: ignore[arg-type]
+from .certification_builders import CHECK_TYPES, ISSUED_AT, make_claims, passing_checks
 
 
 def make_certification(claims: CertificationClaims) -> Certification:

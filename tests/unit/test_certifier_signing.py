@@ -8,9 +8,7 @@ import json
 import stat
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 import rfc8785
@@ -22,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from jwt.api_jws import PyJWS
 
-from certifier.model import CertificationClaims, CheckSummary, new_certification_claims
+from certifier.model import CertificationClaims
 from certifier.signing import (
     TOKEN_TYPE,
     KeyFileError,
@@ -35,33 +33,11 @@ from certifier.signing import (
     verify_signature,
 )
 
-ISSUED_AT = datetime(2026, 3, 1, 9, 15, 30, 123456, tzinfo=UTC)
-CHECK_TYPES = (
-    "DOCUMENT_COMPLETENESS",
-    "DOCUMENT_AUTHENTICITY",
-    "MANIFEST_VERIFICATION",
-    "COMPLIANCE_CHECK",
-)
-
-
-def passing_checks() -> list[CheckSummary]:
-    return [CheckSummary(name, True, f"{name} found nothing") for name in CHECK_TYPES]
+from .certification_builders import make_claims as claims_for_key
 
 
 def make_claims(key: SigningKey, **overrides: object) -> CertificationClaims:
-    arguments: dict[str, object] = {
-        "certification_id": UUID("6f1c2b9e-2d4a-4c11-9a53-0b7f6f0b1e21"),
-        "container_id": "CSQU3054383",
-        "request_id": UUID("0c8d5b67-3c55-4a0e-8d89-5e1f3f2b7a10"),
-        "issued_at": ISSUED_AT,
-        "issued_by": "Port of Rotterdam Authority",
-        "issuing_officer_id": "officer-4711",
-        "checks": passing_checks(),
-        "risk_score": 0.125,
-        "kid": key.key_id,
-    }
-    arguments.update(overrides)
-    return new_certification_claims(**arguments)  # type: ignore[arg-type]
+    return claims_for_key(kid=key.key_id, **overrides)
 
 
 def b64url(data: bytes) -> str:
